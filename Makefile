@@ -1,0 +1,55 @@
+# The two commands: `make run` and `make test`. Everything else is a step of theirs.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+KAFKA_STAMP := .cache/kafka/.resolved-stamp
+
+.PHONY: run test lint typecheck pytest system-deps venv kafka-jars bench clean
+
+## run: create .venv, install the project, open the workstation
+run: venv
+	$(BIN)/auren-tui
+
+## test: install what the tests need, then lint, type checks and the whole suite
+test: system-deps venv kafka-jars lint typecheck pytest
+
+system-deps:
+	@bash scripts/system-deps.sh
+
+$(BIN)/python:
+	@bash scripts/system-deps.sh --minimal
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q --disable-pip-version-check -U pip
+	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[dev]'
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+$(KAFKA_STAMP): tests/services/kafka/pom.xml
+	rm -rf .cache/kafka/libs
+	mvn -q -B -f tests/services/kafka/pom.xml dependency:copy-dependencies \
+		-DoutputDirectory=$(CURDIR)/.cache/kafka/libs -DincludeScope=runtime
+	@touch $(KAFKA_STAMP)
+
+kafka-jars: $(KAFKA_STAMP)
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+
+typecheck: venv
+	$(BIN)/mypy
+
+pytest: venv
+	$(BIN)/pytest
+
+bench: system-deps venv kafka-jars
+	$(BIN)/python bench/bridge_ingest.py
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

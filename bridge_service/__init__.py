@@ -1,0 +1,3 @@
+"""bridge_service: the AUREN webhook bridge (verify, store once, publish)."""
+
+__version__ = "0.1.0"

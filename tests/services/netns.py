@@ -1,0 +1,136 @@
+"""A "server" network namespace joined to the root namespace by a veth pair.
+
+The root side gets ``host_ip`` (10.203.X.1/30), the namespace side
+``server_ip`` (10.203.X.2/30) with a random X. Services start inside it with
+e.g. ``Redis(host=ns.server_ip, netns=ns.name)`` and are reached from the root
+namespace at ``ns.server_ip``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import secrets
+import subprocess
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from tests.services.base import (
+    ServiceUnavailable,
+    find_binary,
+    netns_prefix,
+    unavailable,
+    wait_until,
+)
+
+def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    out = subprocess.run(["ip", *args], capture_output=True, text=True, check=False, timeout=30)
+    if check and out.returncode != 0:
+        raise ServiceUnavailable(f"ip {' '.join(args)} failed: {out.stderr.strip()}")
+    return out
+
+
+def _used_third_octets() -> set[int]:
+    """X of every 10.203.X.* address already configured in the root namespace."""
+    used = set()
+    for line in _ip("-o", "-4", "addr", "show").stdout.splitlines():
+        for word in line.split():
+            if word.startswith("10.203."):
+                with contextlib.suppress(ValueError, IndexError):
+                    used.add(int(word.split(".")[2]))
+    return used
+
+
+def namespaces() -> list[str]:
+    """Names listed by ``ip netns list``."""
+    return [line.split()[0] for line in _ip("netns", "list").stdout.splitlines() if line.strip()]
+
+
+@dataclass
+class ServerNamespace:
+    """One network namespace with a veth link to the root namespace."""
+
+    name: str = ""
+    host_ip: str = ""
+    server_ip: str = ""
+    host_if: str = ""
+    server_if: str = ""
+    prefix_len: int = 30
+    _created: bool = field(default=False, repr=False)
+
+    def start(self) -> ServerNamespace:
+        find_binary("ip", "iproute2")
+        if os.geteuid() != 0:
+            raise ServiceUnavailable("netns: creating network namespaces needs root")
+        suffix = secrets.token_hex(3)
+        self.name = self.name or f"auren-srv-{suffix}"
+        # Interface names are limited to 15 characters.
+        self.host_if = f"aurh-{suffix}"
+        self.server_if = f"aurs-{suffix}"
+        free = sorted(set(range(256)) - _used_third_octets())
+        if not free:
+            raise ServiceUnavailable("netns: no free 10.203.X.0/30 subnet")
+        x = random.choice(free)
+        self.host_ip = f"10.203.{x}.1"
+        self.server_ip = f"10.203.{x}.2"
+        try:
+            _ip("netns", "add", self.name)
+            self._created = True
+            _ip("link", "add", self.host_if, "type", "veth", "peer", "name", self.server_if)
+            _ip("link", "set", self.server_if, "netns", self.name)
+            _ip("addr", "add", f"{self.host_ip}/{self.prefix_len}", "dev", self.host_if)
+            _ip("link", "set", self.host_if, "up")
+            inside = ["-n", self.name]
+            _ip(*inside, "link", "set", "lo", "up")
+            _ip(*inside, "addr", "add", f"{self.server_ip}/{self.prefix_len}",
+                "dev", self.server_if)
+            _ip(*inside, "link", "set", self.server_if, "up")
+            # Carrier comes up asynchronously; wait until the link is usable.
+            wait_until(
+                lambda: "LOWER_UP" in _ip("-n", self.name, "link", "show", self.server_if).stdout
+                and "LOWER_UP" in _ip("link", "show", self.host_if).stdout,
+                timeout=10,
+                what=f"veth {self.host_if}<->{self.server_if}",
+            )
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def exec(self, argv: Sequence[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
+        """Run ``argv`` inside the namespace (captured text output, no check by default)."""
+        kwargs.setdefault("capture_output", True)
+        kwargs.setdefault("text", True)
+        kwargs.setdefault("check", False)
+        kwargs.setdefault("timeout", 60)
+        return subprocess.run([*netns_prefix(self.name), *argv], **kwargs)
+
+    def exists(self) -> bool:
+        return bool(self.name) and self.name in namespaces()
+
+    def close(self) -> None:
+        """Remove the namespace (which deletes the veth pair) and the root-side link."""
+        if not self._created:
+            return
+        if self.host_if:
+            _ip("link", "del", self.host_if, check=False)
+        if self.exists():
+            _ip("netns", "del", self.name, check=False)
+        self._created = False
+        if self.exists():
+            raise RuntimeError(f"netns: could not remove namespace {self.name}")
+
+
+@pytest.fixture(scope="session")
+def server_ns() -> Iterator[ServerNamespace]:
+    ns = ServerNamespace()
+    try:
+        ns.start()
+    except ServiceUnavailable as exc:
+        unavailable(exc)
+    yield ns
+    ns.close()

@@ -1,0 +1,332 @@
+"""Throwaway OpenSSH server: ``sshd -D -e -f <generated config>`` on a free port.
+
+It creates two Unix accounts for the run (removed again by ``close()``):
+
+- ``key_user`` (``auren-key-<random>``) logs in with a generated ed25519 key
+  (private key at ``key_path``);
+- ``password_user`` (``auren-pw-<random>``) logs in with a random ``password``
+  only (``PasswordAuthentication`` is enabled for that user alone).
+
+Clients check the server with ``known_hosts_line()`` (never auto-add).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pwd
+import secrets
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from tests.services.base import (
+    ManagedProcess,
+    ServiceUnavailable,
+    find_binary,
+    free_port,
+    make_tempdir,
+    netns_prefix,
+    remove_tree,
+    tcp_open,
+    unavailable,
+    wait_until,
+)
+
+HINT = "apt-get install openssh-server"
+
+# Probe run inside a network namespace: exit 0 once the port answers with an SSH banner.
+_PROBE = (
+    "import socket,sys\n"
+    "s=socket.create_connection((sys.argv[1],int(sys.argv[2])),timeout=1)\n"
+    "sys.exit(0 if s.recv(4).startswith(b'SSH-') else 1)\n"
+)
+
+
+def _run(argv: Sequence[str], what: str, stdin: str | None = None) -> None:
+    out = subprocess.run(
+        list(argv), input=stdin, capture_output=True, text=True, check=False, timeout=60
+    )
+    if out.returncode != 0:
+        raise ServiceUnavailable(f"{what} failed ({out.returncode}): {out.stderr.strip()}")
+
+
+def _uid_processes(uid: int) -> list[int]:
+    """Pids of processes whose real uid is ``uid``."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            if entry.stat().st_uid == uid:
+                pids.append(int(entry.name))
+    return pids
+
+
+def _children(ppid: int) -> list[int]:
+    """Pids whose parent is ``ppid`` (sshd's per-connection children call setsid)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            stat = (entry / "stat").read_text()
+            # "pid (comm) state ppid ..." - comm may contain spaces, split after ')'
+            if int(stat.rsplit(")", 1)[1].split()[1]) == ppid:
+                pids.append(int(entry.name))
+    return pids
+
+
+def _kill(pids: Sequence[int]) -> None:
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+
+
+@dataclass
+class Sshd:
+    """One sshd with its own host key, pidfile and two test accounts.
+
+    ``stop()``/``start()`` keep the accounts, keys and port (outage tests);
+    ``close()`` removes the accounts and the temp dir.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 0
+    netns: str | None = None
+    extra_groups: Sequence[str] = ()
+    workdir: Path | None = None
+    key_user: str = ""
+    password_user: str = ""
+    password: str = field(default="", repr=False)
+    host_public_key: str = ""
+    _users: list[str] = field(default_factory=list, repr=False)
+    _proc: ManagedProcess | None = field(default=None, repr=False)
+
+    # -- paths ---------------------------------------------------------------
+
+    @property
+    def host_key_path(self) -> Path:
+        assert self.workdir is not None
+        return self.workdir / "ssh_host_ed25519_key"
+
+    @property
+    def key_path(self) -> Path:
+        """Private ed25519 key of ``key_user`` (OpenSSH format, no passphrase)."""
+        assert self.workdir is not None
+        return self.workdir / "id_ed25519"
+
+    @property
+    def pidfile(self) -> Path:
+        assert self.workdir is not None
+        return self.workdir / "sshd.pid"
+
+    @property
+    def config_path(self) -> Path:
+        assert self.workdir is not None
+        return self.workdir / "sshd_config"
+
+    @property
+    def log_path(self) -> Path:
+        assert self.workdir is not None
+        return self.workdir / "sshd.log"
+
+    def known_hosts_line(self) -> str:
+        """``[host]:port ssh-ed25519 AAAA...`` for a known_hosts file."""
+        return f"[{self.host}]:{self.port} {self.host_public_key}"
+
+    def write_known_hosts(self, path: Path) -> Path:
+        path.write_text(self.known_hosts_line() + "\n")
+        return path
+
+    # -- setup ---------------------------------------------------------------
+
+    def _setup(self) -> None:
+        """First start: temp dir, host key, accounts, user key, config."""
+        assert self.workdir is not None
+        keygen = find_binary("ssh-keygen", "openssh-client")
+        useradd = find_binary("useradd", "passwd")
+        chpasswd = find_binary("chpasswd", "passwd")
+        for group in self.extra_groups:
+            if subprocess.run(["getent", "group", group], capture_output=True).returncode:
+                raise ServiceUnavailable(f"sshd: group {group!r} does not exist (extra_groups)")
+        # Accounts must reach their home and authorized_keys under the temp dir;
+        # the secrets in it (host key, user key) are 0600 files.
+        self.workdir.chmod(0o711)
+        _run(
+            [keygen, "-q", "-t", "ed25519", "-N", "", "-C", "auren-test-host",
+             "-f", str(self.host_key_path)],
+            "ssh-keygen (host key)",
+        )
+        # Only "type base64", without the comment.
+        pub = self.host_key_path.with_suffix(".pub").read_text().split()
+        self.host_public_key = f"{pub[0]} {pub[1]}"
+        _run(
+            [keygen, "-q", "-t", "ed25519", "-N", "", "-C", "auren-test-user",
+             "-f", str(self.key_path)],
+            "ssh-keygen (user key)",
+        )
+
+        suffix = secrets.token_hex(4)
+        self.key_user = f"auren-key-{suffix}"
+        self.password_user = f"auren-pw-{suffix}"
+        self.password = secrets.token_urlsafe(18)
+        homes = self.workdir / "home"
+        homes.mkdir(mode=0o755)
+        groups = ["-G", ",".join(self.extra_groups)] if self.extra_groups else []
+        for user in (self.key_user, self.password_user):
+            # "*" instead of useradd's locked "!": with UsePAM no, sshd refuses
+            # every login (keys included) to an account whose password is locked.
+            _run(
+                [useradd, "-m", "-d", str(homes / user), "-s", "/bin/sh", "-U",
+                 "-p", "*", *groups, user],
+                f"useradd {user}",
+            )
+            self._users.append(user)
+        _run([chpasswd], "chpasswd", stdin=f"{self.password_user}:{self.password}\n")
+
+        keys = self.workdir / "authorized_keys"
+        keys.mkdir(mode=0o755)
+        auth = keys / self.key_user
+        auth.write_text(self.key_path.with_suffix(".pub").read_text())
+        auth.chmod(0o644)
+
+    def _write_config(self) -> None:
+        assert self.workdir is not None
+        self.config_path.write_text(
+            "\n".join(
+                [
+                    f"ListenAddress {self.host}:{self.port}",
+                    f"HostKey {self.host_key_path}",
+                    f"PidFile {self.pidfile}",
+                    f"AuthorizedKeysFile {self.workdir}/authorized_keys/%u",
+                    "UsePAM no",
+                    "StrictModes no",
+                    "PermitRootLogin no",
+                    "PubkeyAuthentication yes",
+                    "PasswordAuthentication no",
+                    "KbdInteractiveAuthentication no",
+                    "PermitEmptyPasswords no",
+                    "AllowTcpForwarding yes",
+                    "AllowStreamLocalForwarding yes",
+                    "X11Forwarding no",
+                    "PrintMotd no",
+                    "PrintLastLog no",
+                    "UseDNS no",
+                    "LogLevel VERBOSE",
+                    "MaxStartups 100:30:200",
+                    "Subsystem sftp internal-sftp",
+                    f"AllowUsers {self.key_user} {self.password_user}",
+                    f"Match User {self.password_user}",
+                    "    PasswordAuthentication yes",
+                    "",
+                ]
+            )
+        )
+
+    # -- lifecycle -----------------------------------------------------------
+
+    def start(self) -> Sshd:
+        binary = find_binary("sshd", "openssh-server")
+        if self.netns:
+            find_binary("ip", "iproute2")
+        if os.geteuid() != 0:
+            raise ServiceUnavailable("sshd: the test server needs root (accounts, sshd)")
+        # Privilege separation directory, required by sshd at start.
+        Path("/run/sshd").mkdir(mode=0o755, parents=True, exist_ok=True)
+        self.port = self.port or free_port()
+        if self.workdir is None:
+            self.workdir = make_tempdir("sshd")
+            try:
+                self._setup()
+            except BaseException:
+                self.close()
+                raise
+        self._write_config()
+        with contextlib.suppress(FileNotFoundError):
+            self.pidfile.unlink()
+        check = subprocess.run(
+            [binary, "-t", "-f", str(self.config_path)], capture_output=True, text=True
+        )
+        if check.returncode != 0:
+            raise ServiceUnavailable(f"sshd: bad config: {check.stderr.strip()}")
+        # sshd refuses to re-exec itself unless started with an absolute path.
+        self._proc = ManagedProcess(
+            [str(Path(binary).resolve()), "-D", "-e", "-f", str(self.config_path)],
+            log=self.log_path,
+            netns=self.netns,
+        )
+        proc = self._proc.start()
+        wait_until(
+            self._ready,
+            timeout=15,
+            what=f"sshd on {self.host}:{self.port}",
+            proc=proc,
+            log=self.log_path,
+        )
+        return self
+
+    def _ready(self) -> bool:
+        # The pidfile is written once the listening socket is bound.
+        if not self.pidfile.exists() or not self.pidfile.read_text().strip():
+            return False
+        if self.netns is None:
+            return tcp_open(self.host, self.port)
+        probe = [*netns_prefix(self.netns), sys.executable, "-c", _PROBE,
+                 self.host, str(self.port)]
+        return subprocess.run(probe, capture_output=True, timeout=10).returncode == 0
+
+    def stop(self) -> None:
+        """Stop the server and every session it started (``start()`` brings it back)."""
+        if self._proc is not None:
+            if self._proc.running():
+                # Per-connection children run in their own session: end them by pid.
+                _kill(_children(self._proc.pid))
+            self._proc.stop()
+            self._proc = None
+        self._kill_user_processes()
+
+    def _kill_user_processes(self) -> None:
+        for user in self._users:
+            with contextlib.suppress(KeyError):
+                _kill(_uid_processes(pwd.getpwnam(user).pw_uid))
+
+    def close(self) -> None:
+        self.stop()
+        left = []
+        for user in list(self._users):
+            # userdel refuses while a process of the account is alive: retry briefly.
+            try:
+                wait_until(lambda u=user: self._userdel(u), timeout=10, what=f"userdel {user}")
+            except ServiceUnavailable:
+                left.append(user)
+            self._users.remove(user)
+        remove_tree(self.workdir)
+        if left:
+            raise RuntimeError(f"sshd: could not remove test accounts {left}")
+
+    def _userdel(self, user: str) -> bool:
+        try:
+            pwd.getpwnam(user)
+        except KeyError:
+            return True
+        self._kill_user_processes()
+        out = subprocess.run(["userdel", "-f", user], capture_output=True, check=False)
+        return out.returncode == 0
+
+
+@pytest.fixture(scope="session")
+def sshd() -> Iterator[Sshd]:
+    server = Sshd()
+    try:
+        server.start()
+    except ServiceUnavailable as exc:
+        server.close()
+        unavailable(exc)
+    yield server
+    server.close()
