@@ -2,8 +2,8 @@
 
 pytest_plugins = [
     "tests.services.fixtures",
-    # "tests.services.sshd",
-    # "tests.services.netns",
-    # "tests.services.docker",
-    # "tests.services.prometheus",
+    "tests.services.sshd",
+    "tests.services.netns",
+    "tests.services.docker",
+    "tests.services.prometheus",
 ]

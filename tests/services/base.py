@@ -116,6 +116,10 @@ class ManagedProcess:
         cwd: Path | None = None,
         user: str | None = None,
     ) -> None:
+        if netns and user:
+            # `ip netns exec` needs root: enter the namespace first, then drop privileges.
+            argv = ["setpriv", f"--reuid={user}", f"--regid={user}", "--init-groups", "--", *argv]
+            user = None
         self.argv = [*netns_prefix(netns), *argv]
         self.log = log
         self.env = env

@@ -27,6 +27,7 @@ from tests.services.base import (
     wait_until,
 )
 
+
 def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     out = subprocess.run(["ip", *args], capture_output=True, text=True, check=False, timeout=30)
     if check and out.returncode != 0:
@@ -86,13 +87,16 @@ class ServerNamespace:
             _ip("link", "set", self.host_if, "up")
             inside = ["-n", self.name]
             _ip(*inside, "link", "set", "lo", "up")
-            _ip(*inside, "addr", "add", f"{self.server_ip}/{self.prefix_len}",
-                "dev", self.server_if)
+            _ip(
+                *inside, "addr", "add", f"{self.server_ip}/{self.prefix_len}", "dev", self.server_if
+            )
             _ip(*inside, "link", "set", self.server_if, "up")
             # Carrier comes up asynchronously; wait until the link is usable.
             wait_until(
-                lambda: "LOWER_UP" in _ip("-n", self.name, "link", "show", self.server_if).stdout
-                and "LOWER_UP" in _ip("link", "show", self.host_if).stdout,
+                lambda: (
+                    "LOWER_UP" in _ip("-n", self.name, "link", "show", self.server_if).stdout
+                    and "LOWER_UP" in _ip("link", "show", self.host_if).stdout
+                ),
                 timeout=10,
                 what=f"veth {self.host_if}<->{self.server_if}",
             )

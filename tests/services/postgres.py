@@ -101,6 +101,10 @@ class Postgres:
             user=run_as,
         )
         pwfile.unlink()
+        if self.netns:
+            # Clients come from outside the namespace, over the veth pair.
+            with (self.workdir / "data" / "pg_hba.conf").open("a") as hba:
+                hba.write("host all all 0.0.0.0/0 scram-sha-256\n")
 
     def start(self) -> Postgres:
         bindir = _pg_bindir()

@@ -21,6 +21,7 @@ import subprocess
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -37,8 +38,6 @@ from tests.services.base import (
     unavailable,
     wait_until,
 )
-
-HINT = "apt-get install openssh-server"
 
 # Probe run inside a network namespace: exit 0 once the port answers with an SSH banner.
 _PROBE = (
@@ -68,24 +67,35 @@ def _uid_processes(uid: int) -> list[int]:
     return pids
 
 
-def _children(ppid: int) -> list[int]:
-    """Pids whose parent is ``ppid`` (sshd's per-connection children call setsid)."""
-    pids = []
+def _parents() -> dict[int, int]:
+    """pid -> ppid of every process."""
+    parents = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
-        with contextlib.suppress(OSError):
+        with contextlib.suppress(OSError, ValueError, IndexError):
             stat = (entry / "stat").read_text()
-            # "pid (comm) state ppid ..." - comm may contain spaces, split after ')'
-            if int(stat.rsplit(")", 1)[1].split()[1]) == ppid:
-                pids.append(int(entry.name))
-    return pids
+            # "pid (comm) state ppid ..." - comm may contain spaces: split after ')'
+            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    return parents
 
 
-def _kill(pids: Sequence[int]) -> None:
+def _descendant_levels(root: int) -> list[list[int]]:
+    """Descendants of ``root``: children, grandchildren, ... (sessions call setsid)."""
+    parents = _parents()
+    levels: list[list[int]] = []
+    current = [root]
+    while current:
+        current = [pid for pid, ppid in parents.items() if ppid in current]
+        if current:
+            levels.append(current)
+    return levels
+
+
+def _kill(pids: Sequence[int], sig: int = signal.SIGKILL) -> None:
     for pid in pids:
         with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.kill(pid, signal.SIGKILL)
+            os.kill(pid, sig)
 
 
 @dataclass
@@ -159,16 +169,36 @@ class Sshd:
         # the secrets in it (host key, user key) are 0600 files.
         self.workdir.chmod(0o711)
         _run(
-            [keygen, "-q", "-t", "ed25519", "-N", "", "-C", "auren-test-host",
-             "-f", str(self.host_key_path)],
+            [
+                keygen,
+                "-q",
+                "-t",
+                "ed25519",
+                "-N",
+                "",
+                "-C",
+                "auren-test-host",
+                "-f",
+                str(self.host_key_path),
+            ],
             "ssh-keygen (host key)",
         )
         # Only "type base64", without the comment.
         pub = self.host_key_path.with_suffix(".pub").read_text().split()
         self.host_public_key = f"{pub[0]} {pub[1]}"
         _run(
-            [keygen, "-q", "-t", "ed25519", "-N", "", "-C", "auren-test-user",
-             "-f", str(self.key_path)],
+            [
+                keygen,
+                "-q",
+                "-t",
+                "ed25519",
+                "-N",
+                "",
+                "-C",
+                "auren-test-user",
+                "-f",
+                str(self.key_path),
+            ],
             "ssh-keygen (user key)",
         )
 
@@ -183,8 +213,19 @@ class Sshd:
             # "*" instead of useradd's locked "!": with UsePAM no, sshd refuses
             # every login (keys included) to an account whose password is locked.
             _run(
-                [useradd, "-m", "-d", str(homes / user), "-s", "/bin/sh", "-U",
-                 "-p", "*", *groups, user],
+                [
+                    useradd,
+                    "-m",
+                    "-d",
+                    str(homes / user),
+                    "-s",
+                    "/bin/sh",
+                    "-U",
+                    "-p",
+                    "*",
+                    *groups,
+                    user,
+                ],
                 f"useradd {user}",
             )
             self._users.append(user)
@@ -277,19 +318,48 @@ class Sshd:
             return False
         if self.netns is None:
             return tcp_open(self.host, self.port)
-        probe = [*netns_prefix(self.netns), sys.executable, "-c", _PROBE,
-                 self.host, str(self.port)]
+        probe = [*netns_prefix(self.netns), sys.executable, "-c", _PROBE, self.host, str(self.port)]
         return subprocess.run(probe, capture_output=True, timeout=10).returncode == 0
 
     def stop(self) -> None:
         """Stop the server and every session it started (``start()`` brings it back)."""
         if self._proc is not None:
             if self._proc.running():
-                # Per-connection children run in their own session: end them by pid.
-                _kill(_children(self._proc.pid))
+                self._end_sessions(self._proc.pid)
             self._proc.stop()
             self._proc = None
         self._kill_user_processes()
+
+    @staticmethod
+    def _end_sessions(listener: int) -> None:
+        """End every connection of ``listener`` without leaving orphans.
+
+        Per-connection processes run in their own sessions, outside the group
+        that ManagedProcess stops. Levels: 1 is the root monitor per connection,
+        2 the unprivileged sshd, 3+ the user's commands. The commands are
+        killed deepest first, so each parent reaps its child; the monitors get
+        SIGTERM (forwarded to their child). A monitor exits without reaping
+        that child, which init then reaps: wait for it, so that nothing, not
+        even a zombie, is left when ``stop()`` returns.
+        """
+
+        def gone(pids: Sequence[int]) -> bool:
+            return not any(Path(f"/proc/{p}").exists() for p in pids)
+
+        def wait_gone(pids: Sequence[int]) -> None:
+            with contextlib.suppress(ServiceUnavailable):
+                wait_until(lambda: gone(pids), timeout=5, what="sshd sessions to end")
+
+        levels = _descendant_levels(listener)
+        for level in reversed(levels[2:]):
+            _kill(level)
+            wait_gone(level)
+        everything = [pid for level in levels for pid in level]
+        if levels:
+            _kill(levels[0], signal.SIGTERM)
+            wait_gone(everything)
+        _kill(everything)  # whatever ignored SIGTERM
+        wait_gone(everything)
 
     def _kill_user_processes(self) -> None:
         for user in self._users:
@@ -302,7 +372,7 @@ class Sshd:
         for user in list(self._users):
             # userdel refuses while a process of the account is alive: retry briefly.
             try:
-                wait_until(lambda u=user: self._userdel(u), timeout=10, what=f"userdel {user}")
+                wait_until(partial(self._userdel, user), timeout=10, what=f"userdel {user}")
             except ServiceUnavailable:
                 left.append(user)
             self._users.remove(user)

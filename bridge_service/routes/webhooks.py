@@ -1,0 +1,221 @@
+"""POST /webhooks/{oura,whoop,healthkit}: verify → normalise → dedup → store → 202.
+
+Verification runs on the raw bytes before anything parses them. No 2xx is
+sent before the event and its outbox row are committed.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse, Response
+
+from bridge_service.providers import InvalidPayload, normalise
+from bridge_service.routes.deps import BridgeDep
+from bridge_service.signatures import SignatureError, healthkit, oura, whoop
+from bridge_service.state import Bridge
+from bridge_service.storage.base import StorageUnavailable
+
+log = logging.getLogger("bridge.webhooks")
+router = APIRouter(prefix="/webhooks", tags=["webhooks"])
+
+Verifier = Callable[[Mapping[str, str], bytes, Sequence[bytes], float, float], None]
+VERIFIERS: dict[str, Verifier] = {
+    "oura": oura.verify,
+    "whoop": whoop.verify,
+    "healthkit": healthkit.verify,
+}
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The raw body, refusing anything over ``limit`` bytes without reading it all."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _answer(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+async def handle(bridge: Bridge, source: str, request: Request) -> Response:
+    """The whole webhook path for one provider; one log line and metric per request."""
+    if bridge.in_flight >= bridge.settings.max_concurrent_webhooks:
+        bridge.metrics.events.labels(source, "busy").inc()
+        return _answer(
+            503,
+            {"detail": "too many webhooks in flight; retry shortly"},
+            {"Retry-After": "1"},
+        )
+    bridge.in_flight += 1
+    bridge.metrics.active.inc()
+    started = time.perf_counter()
+    outcome, response, event_id = "error", _answer(500, {"detail": "internal error"}), None
+    try:
+        outcome, response, event_id = await _process(bridge, source, request)
+        return response
+    finally:
+        bridge.in_flight -= 1
+        bridge.metrics.active.dec()
+        elapsed = time.perf_counter() - started
+        bridge.metrics.duration.labels(source).observe(elapsed)
+        bridge.metrics.events.labels(source, outcome).inc()
+        log.info(
+            "webhook",
+            extra={
+                "source": source,
+                "status": outcome,
+                "http_status": response.status_code,
+                "event_id": event_id,
+                "duration_ms": round(elapsed * 1000, 2),
+            },
+        )
+
+
+async def _process(
+    bridge: Bridge, source: str, request: Request
+) -> tuple[str, Response, str | None]:
+    settings = bridge.settings
+    try:
+        body = await read_body(request, settings.max_body_bytes)
+    except BodyTooLarge:
+        return (
+            "too_large",
+            _answer(413, {"detail": f"body larger than {settings.max_body_bytes} bytes"}),
+            None,
+        )
+    secrets = bridge.secrets.get(source, [])
+    if not secrets:
+        return (
+            "unsigned",
+            _answer(
+                403,
+                {"detail": f"no {source} secret is configured: unsigned data is never accepted"},
+            ),
+            None,
+        )
+    headers = dict(request.headers)
+    try:
+        VERIFIERS[source](headers, body, secrets, time.time(), settings.signature_tolerance_seconds)
+    except SignatureError as exc:
+        return "forbidden", _answer(403, {"detail": exc.message, "check": exc.check}), None
+    try:
+        envelope = normalise(source, headers, body, datetime.now(UTC))
+    except InvalidPayload as exc:
+        status = 400 if "JSON" in str(exc) else 422
+        return "invalid", _answer(status, {"detail": str(exc)}), None
+    event_id = envelope.event_id
+    if await bridge.dedup.seen(source, event_id):
+        bridge.metrics.dedup_hits.labels("redis").inc()
+        return "duplicate", _answer(200, {"status": "duplicate", "event_id": event_id}), event_id
+    if not bridge.store_ready:
+        await bridge.dedup.forget(source, event_id)
+        return (
+            "unavailable",
+            _answer(503, {"detail": "database unavailable; retry later"}, {"Retry-After": "5"}),
+            event_id,
+        )
+    try:
+        new = await bridge.store.insert(envelope, envelope.model_dump_json().encode())
+    except StorageUnavailable:
+        await bridge.dedup.forget(source, event_id)
+        return (
+            "unavailable",
+            _answer(503, {"detail": "database unavailable; retry later"}, {"Retry-After": "5"}),
+            event_id,
+        )
+    bridge.spawn(bridge.dedup.stored(source, event_id))
+    if not new:
+        bridge.metrics.dedup_hits.labels("database").inc()
+        return "duplicate", _answer(200, {"status": "duplicate", "event_id": event_id}), event_id
+    bridge.relay.wake()
+    return "accepted", _answer(202, {"status": "accepted", "event_id": event_id}), event_id
+
+
+def _openapi(source: str, required_headers: list[str]) -> dict[str, Any]:
+    return {
+        "parameters": [
+            {"name": h, "in": "header", "required": False, "schema": {"type": "string"}}
+            for h in required_headers
+        ],
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {"type": "object"}}},
+        },
+    }
+
+
+RESPONSES: dict[int | str, dict[str, Any]] = {
+    202: {"description": "Stored; will be published"},
+    400: {"description": "Body is not JSON"},
+    403: {"description": "Signature, timestamp or secret check failed"},
+    413: {"description": "Body too large"},
+    422: {"description": "Required fields missing"},
+    503: {"description": "Saturated or database unavailable (Retry-After)"},
+}
+
+
+@router.post(
+    "/oura",
+    status_code=202,
+    responses=RESPONSES,
+    openapi_extra=_openapi("oura", ["x-oura-signature", "x-oura-timestamp"]),
+)
+async def oura_webhook(request: Request, bridge: BridgeDep) -> Response:
+    """An Oura API v2 webhook (HMAC-SHA256 hex over timestamp + body)."""
+    return await handle(bridge, "oura", request)
+
+
+@router.post(
+    "/whoop",
+    status_code=202,
+    responses=RESPONSES,
+    openapi_extra=_openapi("whoop", ["x-whoop-signature", "x-whoop-signature-timestamp"]),
+)
+async def whoop_webhook(request: Request, bridge: BridgeDep) -> Response:
+    """A WHOOP API v2 webhook (HMAC-SHA256 base64 over timestamp + body)."""
+    return await handle(bridge, "whoop", request)
+
+
+@router.post(
+    "/healthkit",
+    status_code=202,
+    responses=RESPONSES,
+    openapi_extra=_openapi("healthkit", ["webhook-id", "webhook-timestamp", "webhook-signature"]),
+)
+async def healthkit_webhook(request: Request, bridge: BridgeDep) -> Response:
+    """A HealthKit batch from our iOS app (Standard Webhooks signature)."""
+    return await handle(bridge, "healthkit", request)
+
+
+@router.get("/oura", responses={403: {"description": "Wrong or unconfigured token"}})
+async def oura_verify(
+    bridge: BridgeDep,
+    verification_token: str = Query(default=""),
+    challenge: str = Query(default="", max_length=1024),
+) -> Response:
+    """Oura's subscription handshake: echo the challenge when the token matches."""
+    expected = bridge.settings.oura_verification_token
+    if expected is None or not hmac.compare_digest(
+        verification_token.encode(), expected.get_secret_value().encode()
+    ):
+        return _answer(403, {"detail": "verification_token does not match"})
+    return _answer(200, {"challenge": challenge})

@@ -1,0 +1,1 @@
+"""Durable storage of events and the outbox (PostgreSQL, or embedded SQLite)."""
