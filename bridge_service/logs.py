@@ -46,3 +46,5 @@ def configure(level: str, service: str) -> None:
     # One line per webhook comes from us; uvicorn's access log would double it.
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
     logging.getLogger("aiokafka").setLevel(logging.ERROR)
+    # asyncpg logs a traceback per failed pool refill during an outage; /health says it once.
+    logging.getLogger("asyncpg.pool").setLevel(logging.ERROR)

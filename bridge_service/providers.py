@@ -169,6 +169,12 @@ def _json_object(body: bytes) -> dict[str, Any]:
         raise InvalidPayload(f"body is not valid JSON: {_one_line(exc)}") from None
     if not isinstance(parsed, dict):
         raise InvalidPayload(f"body is JSON but not an object (a {type(parsed).__name__})")
+    if b"\\u" not in body:
+        return parsed  # no escapes: neither check below can apply (the common case)
+    if b"\\u0000" in body:
+        # PostgreSQL text and jsonb cannot hold NUL: refuse now (422) rather than
+        # fail the database write (503) on every retry of the provider.
+        raise InvalidPayload("body has a NUL character (\\u0000), which cannot be stored")
     try:
         # A JSON "\ud800" escape parses to a lone surrogate, which no UTF-8 store or
         # serialiser accepts; refused here, it cannot wedge the relay later.

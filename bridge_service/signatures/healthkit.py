@@ -61,7 +61,7 @@ def verify(
             continue  # other versions (e.g. v1a, asymmetric) are not ours to check
         try:
             candidates.append(base64.b64decode(encoded, validate=True))
-        except (binascii.Error, ValueError):  # ValueError: non-ASCII characters
+        except ValueError:  # binascii.Error, or a non-ASCII character
             continue
     if not candidates:
         raise SignatureError("bad_signature", f"{SIGNATURE} has no base64 v1 signature")

@@ -153,6 +153,7 @@ class PostgresStore:
                             command_timeout=self._command_timeout,
                             timeout=self._connect_timeout,
                             server_settings=self._server_settings(),
+                            reset=_keep_session,
                         ),
                         timeout=self._connect_timeout * 2 + 1,
                     )
@@ -296,6 +297,14 @@ class PostgresStore:
         )
         stored_at: datetime = row["stored_at"]
         return envelope, stored_at
+
+
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """Skip asyncpg's per-release reset query: one round trip fewer per call.
+
+    The store sets no session state (no SET, LISTEN, cursors or session
+    advisory locks), and asyncpg still rolls back a transaction left open.
+    """
 
 
 def _reason(exc: BaseException) -> str:

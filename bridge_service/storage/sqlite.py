@@ -54,14 +54,14 @@ RETURNING id, event_id, source, user_id, trace_id, value, attempts
 """
 
 
-def to_text(value: datetime) -> str:
+def _to_text(value: datetime) -> str:
     """The one stored form of a timestamp (naive datetimes are taken as UTC)."""
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     return value.astimezone(UTC).isoformat(timespec="microseconds")
 
 
-def from_text(value: str) -> datetime:
+def _from_text(value: str) -> datetime:
     return datetime.fromisoformat(value)
 
 
@@ -144,7 +144,9 @@ class SqliteStore:
         applied: list[str] = []
         async with self._write("migrate") as db:
             await db.execute(migrations.SCHEMA_MIGRATIONS_SQLITE)
-            done = {row[0] for row in await db.execute_fetchall("SELECT name FROM schema_migrations")}
+            done = {
+                row[0] for row in await db.execute_fetchall("SELECT name FROM schema_migrations")
+            }
             for migration in migrations.load("sqlite"):
                 if migration.name in done:
                     continue
@@ -152,7 +154,7 @@ class SqliteStore:
                     await db.execute(statement)
                 await db.execute(
                     "INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)",
-                    (migration.name, to_text(_now())),
+                    (migration.name, _to_text(_now())),
                 )
                 applied.append(migration.name)
         return applied
@@ -165,7 +167,7 @@ class SqliteStore:
 
     async def insert(self, envelope: Envelope, value: bytes) -> bool:
         """Store the event and its outbox row in one transaction."""
-        now = to_text(_now())
+        now = _to_text(_now())
         async with self._write("insert") as db:
             rows = await db.execute_fetchall(
                 _INSERT_EVENT,
@@ -175,8 +177,8 @@ class SqliteStore:
                     envelope.user_id,
                     envelope.event_type,
                     envelope.trace_id,
-                    None if envelope.occurred_at is None else to_text(envelope.occurred_at),
-                    to_text(envelope.received_at),
+                    None if envelope.occurred_at is None else _to_text(envelope.occurred_at),
+                    _to_text(envelope.received_at),
                     now,
                     json.dumps(envelope.payload, ensure_ascii=False),
                 ),
@@ -202,9 +204,7 @@ class SqliteStore:
             # the write lock must not judge leases by a stale "now".
             now = _now()
             until = now + timedelta(seconds=lease_seconds)
-            rows = await db.execute_fetchall(
-                _CLAIM, (owner, to_text(until), to_text(now), limit)
-            )
+            rows = await db.execute_fetchall(_CLAIM, (owner, _to_text(until), _to_text(now), limit))
         return sorted((_outbox_row(r) for r in rows), key=lambda r: r.id)
 
     async def mark_published(self, ids: list[int], owner: str) -> None:
@@ -235,7 +235,7 @@ class SqliteStore:
         count, oldest = rows[0]
         if oldest is None:
             return Backlog(count=int(count), oldest_age_seconds=None)
-        age = (_now() - from_text(oldest)).total_seconds()
+        age = (_now() - _from_text(oldest)).total_seconds()
         return Backlog(count=int(count), oldest_age_seconds=max(age, 0.0))
 
     async def count_events(self, source: str | None = None) -> int:
@@ -277,11 +277,11 @@ class SqliteStore:
             user_id=row[2],
             event_type=row[3],
             trace_id=row[4],
-            occurred_at=None if row[5] is None else from_text(row[5]),
-            received_at=from_text(row[6]),
+            occurred_at=None if row[5] is None else _from_text(row[5]),
+            received_at=_from_text(row[6]),
             payload=json.loads(row[7]),
         )
-        return envelope, from_text(row[8])
+        return envelope, _from_text(row[8])
 
 
 def _now() -> datetime:

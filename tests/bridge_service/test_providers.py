@@ -13,20 +13,20 @@ from bridge_service.providers import InvalidPayload, normalise, normalise_terra
 
 RECEIVED = datetime(2025, 6, 15, 12, 0, tzinfo=UTC)
 
-OURA = {
+OURA: dict[str, Any] = {
     "event_type": "update",
     "data_type": "sleep",
     "object_id": "8f9a5221-639e-4a85-81cb-4065ef23f979",
     "event_time": "2025-06-15T11:58:00+00:00",
     "user_id": "oura-user-1",
 }
-WHOOP = {
+WHOOP: dict[str, Any] = {
     "user_id": 10129,
     "id": "ecfc6a15-4661-442f-a9a4-f160dd7afae8",
     "type": "workout.updated",
     "trace_id": "e369c784-5100-49e8-8098-75d35c47b31b",
 }
-HEALTHKIT = {
+HEALTHKIT: dict[str, Any] = {
     "user_id": "hk-user-7",
     "type": "samples",
     "timestamp": "2025-06-15T11:59:30Z",
@@ -41,7 +41,7 @@ HEALTHKIT = {
     ],
 }
 HK_HEADERS = {"webhook-id": "msg_2KWPBgLlAfxdpx2AI54pPJ85f4W"}
-TERRA = {
+TERRA: dict[str, Any] = {
     "type": "activity",
     "user": {"user_id": "terra-user-3", "provider": "OURA"},
     "data": [{"metadata": {"summary_id": "summary-42"}}],
@@ -363,3 +363,12 @@ def test_json_that_is_not_an_object(raw: bytes) -> None:
 def test_unknown_source_is_a_programming_error() -> None:
     with pytest.raises(ValueError, match="unknown source"):
         normalise("fitbit", {}, body(OURA), RECEIVED)
+
+
+def test_nul_character_is_refused_before_the_database() -> None:
+    body = json.dumps(
+        {"event_type": "create", "data_type": "sleep", "object_id": "a\u0000b", "user_id": "u"}
+    ).encode()
+    assert b"\\u0000" in body
+    with pytest.raises(InvalidPayload, match="NUL"):
+        normalise("oura", {}, body, datetime.now(UTC))

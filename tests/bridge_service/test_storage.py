@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import sqlite3
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -376,6 +377,22 @@ async def test_postgres_wrong_password_never_echoes_it(postgres: Postgres) -> No
         await store.close()
 
 
+async def test_postgres_that_never_answers_times_out_at_open() -> None:
+    # A socket that accepts connections (the kernel does) but never speaks.
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        port = silent.getsockname()[1]
+        store = PostgresStore(
+            f"postgresql://auren:{CANARY}@127.0.0.1:{port}/auren", connect_timeout=0.5
+        )
+        async with asyncio.timeout(5):
+            with pytest.raises(StorageUnavailable, match="TimeoutError") as info:
+                await store.open()
+        assert CANARY not in str(info.value)
+        await store.close()
+
+
 # -- SQLite specifics -------------------------------------------------------------
 
 
@@ -400,6 +417,25 @@ async def test_sqlite_unusable_path_is_storage_unavailable(tmp_path: Path) -> No
         await store.open()
     with pytest.raises(StorageUnavailable, match="not open"):
         await insert(store, "evt-1")
+
+
+async def test_sqlite_write_lock_held_elsewhere_is_unavailable_then_clears(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "bridge.sqlite3"
+    store = SqliteStore(path, busy_timeout=0.2)
+    await store.open()
+    try:
+        await store.migrate()
+        other = sqlite3.connect(path, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        with pytest.raises(StorageUnavailable, match="database is locked"):
+            await insert(store, "evt-1")
+        other.execute("COMMIT")
+        other.close()
+        assert await insert(store, "evt-1") is True
+    finally:
+        await store.close()
 
 
 # -- factory ------------------------------------------------------------------

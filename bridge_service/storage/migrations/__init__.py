@@ -67,6 +67,4 @@ def split_statements(sql: str) -> list[str]:
 
 
 def _has_code(text: str) -> bool:
-    return any(
-        line.strip() and not line.strip().startswith("--") for line in text.splitlines()
-    )
+    return any(line.strip() and not line.strip().startswith("--") for line in text.splitlines())
