@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import json
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -84,6 +85,7 @@ def write_requests(path: Path, count: int) -> float:
 @dataclass
 class WrkResult:
     raw: dict[str, Any]
+    cpu: dict[str, float] = field(default_factory=dict)
 
     @property
     def seconds(self) -> float:
@@ -124,7 +126,14 @@ class WrkResult:
         return max(0, issued - 1 - self.answered)
 
 
-def run_wrk(url: str, requests: Path, args: argparse.Namespace, seconds: float) -> WrkResult:
+def run_wrk(
+    url: str,
+    requests: Path,
+    args: argparse.Namespace,
+    seconds: float,
+    watch: dict[str, object] | None = None,
+) -> WrkResult:
+    """One wrk run; ``watch`` names the services whose CPU use is reported."""
     cmd = [
         "wrk",
         f"-t{args.threads}",
@@ -140,11 +149,90 @@ def run_wrk(url: str, requests: Path, args: argparse.Namespace, seconds: float) 
         str(requests),
         str(args.threads),
     ]
+    groups = {name: root_pid(service) for name, service in (watch or {}).items()}
+    before = cpu_sample()
     out = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=seconds + 120)
+    after = cpu_sample()
     for line in out.stdout.splitlines():
         if line.startswith("WRK_RESULT "):
-            return WrkResult(json.loads(line.removeprefix("WRK_RESULT ")))
+            raw = json.loads(line.removeprefix("WRK_RESULT "))
+            return WrkResult(raw, cpu_split(before, after, groups))
     raise RuntimeError(f"wrk gave no result (exit {out.returncode}): {out.stderr or out.stdout}")
+
+
+# -- where the CPU went ------------------------------------------------------
+
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class CpuSample:
+    """Machine-wide busy ticks, per-process (parent, ticks), our reaped children's CPU."""
+
+    busy: int
+    procs: dict[int, tuple[int, int]]
+    children: float
+    wall: float
+
+
+def cpu_sample() -> CpuSample:
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    procs: dict[int, tuple[int, int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            stat = (entry / "stat").read_text()
+            rest = stat[stat.rindex(")") + 2 :].split()
+            procs[int(entry.name)] = (int(rest[1]), int(rest[11]) + int(rest[12]))
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return CpuSample(
+        busy=sum(fields) - fields[3] - fields[4],
+        procs=procs,
+        children=usage.ru_utime + usage.ru_stime,
+        wall=time.monotonic(),
+    )
+
+
+def _tree_ticks(sample: CpuSample, root: int) -> int:
+    """CPU ticks of ``root`` and all its descendants (PostgreSQL backends, uvicorn workers)."""
+    children: dict[int, list[int]] = {}
+    for pid, (ppid, _) in sample.procs.items():
+        children.setdefault(ppid, []).append(pid)
+    total, todo = 0, [root]
+    while todo:
+        pid = todo.pop()
+        total += sample.procs.get(pid, (0, 0))[1]
+        todo.extend(children.get(pid, []))
+    return total
+
+
+def cpu_split(a: CpuSample, b: CpuSample, groups: dict[str, int | None]) -> dict[str, float]:
+    """Cores used between two samples by each named process tree, by wrk, and the rest.
+
+    wrk is the only child this script reaps meanwhile; "others" is the machine's busy
+    time less all of ours: other users of the machine. Figures are comparable only
+    when it is near 0.
+    """
+    seconds = b.wall - a.wall
+    out: dict[str, float] = {}
+    for name, pid in groups.items():
+        if pid is not None:
+            ticks = _tree_ticks(b, pid) - _tree_ticks(a, pid)
+            out[name] = max(0.0, ticks / TICKS / seconds)
+    me = os.getpid()
+    out["this script"] = max(0, _tree_ticks(b, me) - _tree_ticks(a, me)) / TICKS / seconds
+    out["wrk"] = (b.children - a.children) / seconds
+    machine = (b.busy - a.busy) / TICKS / seconds
+    out["others"] = max(0.0, machine - sum(out.values()))
+    return out
+
+
+def root_pid(service: object) -> int | None:
+    """The pid of a harness service's main process."""
+    proc = service if isinstance(service, ManagedProcess) else getattr(service, "_proc", None)
+    popen = getattr(proc, "proc", None)
+    return popen.pid if popen is not None and popen.poll() is None else None
 
 
 # -- the services -----------------------------------------------------------
@@ -209,21 +297,28 @@ def drain(bridge: BridgeProcess, timeout: float) -> tuple[int | None, float | No
 
 
 async def _topic_size(bootstrap: str, topic: str) -> int:
-    """Records in ``topic`` (end minus beginning offsets of every partition)."""
+    """Records in ``topic``: end minus beginning offsets summed over its partitions."""
     from aiokafka import AIOKafkaConsumer, TopicPartition
+    from aiokafka.admin import AIOKafkaAdminClient
 
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     async with asyncio.timeout(30):
+        await admin.start()
+        try:
+            (described,) = await admin.describe_topics([topic])
+        finally:
+            await admin.close()
+        tps = [TopicPartition(topic, p["partition"]) for p in described["partitions"]]
+        if not tps:
+            return 0
+        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
         await consumer.start()
         try:
-            if topic not in await consumer.topics():  # refreshes the metadata
-                return 0
-            tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
             ends = await consumer.end_offsets(tps)
             begins = await consumer.beginning_offsets(tps)
-            return sum(ends[tp] - begins[tp] for tp in tps)
         finally:
             await consumer.stop()
+    return sum(ends[tp] - begins[tp] for tp in tps)
 
 
 def topic_size(bootstrap: str, topic: str) -> int | None:
@@ -303,11 +398,18 @@ def run_config(
     if gen + args.warmup + args.seconds > TOLERANCE_SECONDS - 30:
         raise SystemExit("the run would outlive the signatures' 300 s tolerance: lower --seconds")
 
+    watch: dict[str, object] = {
+        "bridge": bridge,
+        "postgres": pg,
+        "redis": redis,
+        "kafka": kafka,
+    }
     warm = None
     if warm_count:
         warm = run_wrk(bridge.url, warm_file, args, args.warmup)
         print(f"  warm-up: {fmt_counts(warm.counts)}")
-    result = run_wrk(bridge.url, main_file, args, args.seconds)
+    result = run_wrk(bridge.url, main_file, args, args.seconds, watch)
+    print(f"  cores used: {fmt_cpu(result.cpu)}")
     print(
         f"  bridge: {result.rate(202):.0f} accepted/s, p99 {result.latency_ms('p99'):.1f} ms, "
         f"{fmt_counts(result.counts)}"
@@ -323,11 +425,12 @@ def run_config(
         bare, url = start_bare(workdir, workers)
         started.append(bare)
         try:
-            ceiling = run_wrk(url, main_file, args, args.seconds)
+            ceiling = run_wrk(url, main_file, args, args.seconds, {"bare app": bare})
         finally:
             bare.stop()
             started.remove(bare)
         print(f"  ceiling: {ceiling.rate(202):.0f} req/s, p99 {ceiling.latency_ms('p99'):.1f} ms")
+        print(f"  cores used: {fmt_cpu(ceiling.cpu)}")
     for f in (main_file, warm_file):
         f.unlink(missing_ok=True)
     return Outcome(
@@ -344,6 +447,10 @@ def run_config(
 
 
 # -- report -----------------------------------------------------------------
+
+
+def fmt_cpu(cpu: dict[str, float]) -> str:
+    return ", ".join(f"{name} {cores:.2f}" for name, cores in cpu.items())
 
 
 def fmt_counts(counts: dict[int, int]) -> str:
@@ -378,6 +485,19 @@ def report(outcomes: list[Outcome], args: argparse.Namespace) -> None:
     add("requests reused", lambda r: f"{r.wrapped:,}")
     for p in ("p50", "p90", "p95", "p99", "max"):
         add(f"latency {p} (ms)", lambda r, p=p: f"{r.latency_ms(p):.1f}")
+    add("cores: server", lambda r: f"{r.cpu.get('bridge', r.cpu.get('bare app', 0)):.2f}")
+    add(
+        "cores: pg+redis+kafka",
+        lambda r: f"{sum(r.cpu.get(k, 0) for k in ('postgres', 'redis', 'kafka')):.2f}",
+    )
+    add("cores: wrk", lambda r: f"{r.cpu.get('wrk', 0):.2f}")
+    add("cores: other processes", lambda r: f"{r.cpu.get('others', 0):.2f}")
+    add(
+        "server CPU ms / 202",
+        lambda r: (
+            f"{1000 * r.cpu.get('bridge', r.cpu.get('bare app', 0)) / max(r.rate(202), 1):.2f}"
+        ),
+    )
     ratio = ["ratio bridge/ceiling"]
     for o in outcomes:
         value = o.bridge.rate(202) / o.ceiling.rate(202) if o.ceiling else None

@@ -352,7 +352,8 @@ def test_dockerfile_is_multi_stage_python_311_slim() -> None:
     assert "auren-tui[bridge]" in runs
     # The runtime stage copies the built environment, not the sources.
     copies = [rest for word, rest in final_stage() if word == "COPY"]
-    assert copies and all(c.startswith("--from=") for c in copies), copies
+    assert copies
+    assert all(c.startswith("--from=") for c in copies), copies
 
 
 def test_dockerfile_runs_the_bridge_as_non_root_on_8889() -> None:
@@ -374,7 +375,8 @@ def healthcheck_command() -> str:
     assert len(checks) == 1
     options, sep, command = checks[0].partition("CMD ")
     assert sep, checks[0]
-    assert "--interval=" in options and "--timeout=" in options
+    assert "--interval=" in options
+    assert "--timeout=" in options
     return command
 
 
@@ -382,7 +384,9 @@ def test_dockerfile_healthcheck_polls_health_with_urllib() -> None:
     command = healthcheck_command()
     assert "/health" in command
     assert "urllib" in command
-    assert "curl" not in command and "wget" not in command  # not in python:3.11-slim
+    # python:3.11-slim has neither.
+    assert "curl" not in command
+    assert "wget" not in command
 
 
 def test_healthcheck_command_passes_on_a_live_bridge_and_fails_otherwise(

@@ -69,8 +69,11 @@ class OutboxRelay:
         self.batch_size = batch_size
         self.poll_seconds = poll_seconds
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        self.lease_seconds = max(30.0, timeout * 3)
+        # A batch send is bounded by ``timeout``: a lease of three times that cannot
+        # expire under a live relay, and a crashed relay's rows come back soon.
+        self.lease_seconds = max(5.0, timeout * 3)
         self.connected = False
+        self.settle_limit = 600.0
         self._producer: AIOKafkaProducer | None = None
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -133,6 +136,13 @@ class OutboxRelay:
         """Claim one batch and publish it. Returns the number of rows published."""
         if not self.breaker.allow():
             return 0
+        if self._producer is None:
+            # Connect even with nothing to send, so /health tells the truth when idle.
+            try:
+                await self._producer_ready()
+            except Exception as exc:
+                self.breaker.failure(f"kafka unreachable: {type(exc).__name__}")
+                return 0
         try:
             rows = await self.store.claim(self.batch_size, self.lease_seconds, self.owner)
         except StorageUnavailable as exc:
@@ -155,16 +165,24 @@ class OutboxRelay:
             log.warning("publish failed for %d events: %s", len(failed), error)
         else:
             self.breaker.success()
+            self.connected = True
         await self._refresh_backlog()
         return len(done)
 
     async def _send(self, rows: list[OutboxRow]) -> tuple[list[OutboxRow], list[OutboxRow], str]:
+        """Hand the rows to the producer and wait until each is settled.
+
+        Futures are never cancelled: the idempotent producer retries on its own,
+        and a row is only given back once its delivery has definitely failed (a
+        record released while still queued would be published twice).
+        """
         self.metrics.publish_attempts.inc(len(rows))
         try:
             producer = await self._producer_ready()
         except Exception as exc:
             return [], rows, f"kafka unreachable: {type(exc).__name__}"
         futures: list[asyncio.Future[Any]] = []
+        error = ""
         try:
             async with asyncio.timeout(self.timeout):
                 for row in rows:
@@ -179,22 +197,49 @@ class OutboxRelay:
                             self.topic, row.value, key=row.user_id.encode(), headers=headers
                         )
                     )
-                results = await asyncio.gather(*futures, return_exceptions=True)
-        except (TimeoutError, Exception) as exc:
-            for f in futures:
-                f.cancel()
-            # Rows whose future finished fine were delivered; the rest go back.
-            done = [r for r, f in zip(rows, futures, strict=False) if _ok(f)]
-            failed = [r for r in rows if r not in done]
-            return done, failed, f"kafka: {type(exc).__name__}"
-        done, failed, error = [], [], ""
-        for row, result in zip(rows, results, strict=True):
-            if isinstance(result, BaseException):
-                failed.append(row)
-                error = f"kafka: {type(result).__name__}"
-            else:
-                done.append(row)
+        except Exception as exc:  # metadata wait timed out, producer closed, ...
+            error = f"kafka: {type(exc).__name__}"
+        if futures:
+            pending = await self._settle(futures, rows)
+            if pending:
+                # Stopping the producer fails whatever it still holds; what is left
+                # unsettled after that is treated as not delivered (at least once).
+                await self._drop_producer()
+                await asyncio.wait(pending, timeout=1)
+                error = error or "kafka: delivery not confirmed"
+        done = [r for r, f in zip(rows, futures, strict=False) if _ok(f)]
+        failed = (
+            rows[len(done) :] if len(done) == len(futures) else [r for r in rows if r not in done]
+        )
+        for f in futures:
+            if f.done() and not f.cancelled() and f.exception() is not None:
+                error = error or f"kafka: {type(f.exception()).__name__}"
         return done, failed, error
+
+    async def _settle(
+        self, futures: list[asyncio.Future[Any]], rows: list[OutboxRow]
+    ) -> set[asyncio.Future[Any]]:
+        """Wait for the producer to settle every record, in bounded slices.
+
+        A record sent as the broker went away may have been written with its
+        acknowledgement lost. Releasing it now would publish it twice; the
+        idempotent producer's own retry, once the broker is back, is
+        de-duplicated by the broker. So keep waiting (the breaker shows the
+        outage meanwhile), up to ``settle_limit``, then give up on them.
+        """
+        waited = 0.0
+        pending: set[asyncio.Future[Any]] = set(futures)
+        while pending and waited < self.settle_limit:
+            _, pending = await asyncio.wait(pending, timeout=self.timeout)
+            waited += self.timeout
+            if pending:
+                # Still ours: no other relay may take these rows meanwhile.
+                with contextlib.suppress(StorageUnavailable):
+                    await self.store.extend([r.id for r in rows], self.owner, self.lease_seconds)
+                if self.breaker.state is not State.OPEN:
+                    self.breaker.failure("kafka: delivery pending")
+                    self.connected = False
+        return pending
 
     async def _refresh_backlog(self) -> None:
         with contextlib.suppress(StorageUnavailable):

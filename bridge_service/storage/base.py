@@ -67,6 +67,10 @@ class Store(Protocol):
         """Remove published rows from the outbox (only those this owner leased)."""
         ...
 
+    async def extend(self, ids: list[int], owner: str, lease_seconds: float) -> None:
+        """Keep holding leased rows while their delivery is still settling."""
+        ...
+
     async def release(self, ids: list[int], owner: str, error: str) -> None:
         """Give rows back after a failed publish (attempts += 1, lease cleared)."""
         ...

@@ -74,6 +74,11 @@ SET attempts = attempts + 1, last_error = $3, leased_by = NULL, lease_until = NU
 WHERE id = ANY($1::bigint[]) AND leased_by = $2
 """
 
+_EXTEND = """
+UPDATE outbox SET lease_until = now() + make_interval(secs => $3)
+WHERE id = ANY($1::bigint[]) AND leased_by = $2
+"""
+
 _BACKLOG = """
 SELECT count(*), extract(epoch FROM now() - min(created_at))::float8 FROM outbox
 """
@@ -246,6 +251,12 @@ class PostgresStore:
             return
         async with self._conn("mark published") as conn:
             await conn.execute(_MARK_PUBLISHED, ids, owner)
+
+    async def extend(self, ids: list[int], owner: str, lease_seconds: float) -> None:
+        if not ids:
+            return
+        async with self._conn("extend") as conn:
+            await conn.execute(_EXTEND, ids, owner, float(lease_seconds))
 
     async def release(self, ids: list[int], owner: str, error: str) -> None:
         if not ids:

@@ -216,6 +216,17 @@ class SqliteStore:
                 (owner, *ids),
             )
 
+    async def extend(self, ids: list[int], owner: str, lease_seconds: float) -> None:
+        if not ids:
+            return
+        async with self._write("extend") as db:
+            until = _to_text(_now() + timedelta(seconds=lease_seconds))
+            await db.execute(
+                "UPDATE outbox SET lease_until = ?"  # noqa: S608
+                f" WHERE leased_by = ? AND id IN ({_marks(ids)})",
+                (until, owner, *ids),
+            )
+
     async def release(self, ids: list[int], owner: str, error: str) -> None:
         if not ids:
             return

@@ -239,6 +239,18 @@ async def test_expired_lease_makes_rows_claimable_again(store: Store) -> None:
     assert (await store.backlog()).count == 0
 
 
+async def test_extend_keeps_a_lease_only_for_its_owner(store: Store) -> None:
+    await insert(store, "evt-1")
+    [row] = await store.claim(10, lease_seconds=0.3, owner="relay-a")
+    await store.extend([row.id], owner="relay-b", lease_seconds=30)  # not b's: no effect
+    await store.extend([row.id], owner="relay-a", lease_seconds=30)
+    await asyncio.sleep(0.4)
+    # Past the first lease, but extended: nobody else may take it.
+    assert await store.claim(10, lease_seconds=30, owner="relay-b") == []
+    await store.mark_published([row.id], owner="relay-a")
+    assert (await store.backlog()).count == 0
+
+
 async def test_mark_published_by_another_owner_does_nothing(store: Store) -> None:
     await insert(store, "evt-1")
     await insert(store, "evt-2")

@@ -197,7 +197,11 @@ class Postgres:
         return out.stdout.strip()
 
     def stop(self) -> None:
+        """Fast shutdown (SIGINT): connected clients are dropped, as in a real outage."""
         if self._proc is not None:
+            import signal
+
+            self._proc.signal(signal.SIGINT)
             self._proc.stop()
             self._proc = None
 
