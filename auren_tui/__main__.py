@@ -7,22 +7,29 @@ import sys
 from collections.abc import Sequence
 
 from auren_tui import __version__
+from auren_tui.cli import Parser, profile, run_command, secret
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser: argparse.ArgumentParser = Parser(
         prog="auren-tui",
         description="Terminal workstation for the AUREN biometric platform.",
     )
     parser.add_argument("--version", action="version", version=f"auren-tui {__version__}")
     parser.add_argument("--debug", action="store_true", help="show stack traces on errors")
     parser.add_argument("--theme", default="auren-dark", help="theme name (default auren-dark)")
+    # Headless commands: one line each; without one, the app starts.
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
+    profile.register(commands)
+    secret.register(commands)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``auren-tui`` script."""
     args = build_parser().parse_args(argv)
+    if args.command is not None:
+        return run_command(args)
     from auren_tui.app import build_app
 
     build_app(theme=args.theme).run()

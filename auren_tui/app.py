@@ -2,36 +2,160 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import ClassVar
 
+from textual import on, work
 from textual.app import App
 from textual.binding import Binding, BindingType
 
 from auren_tui import __version__
-from auren_tui.screens.home import HomeScreen
+from auren_tui.commands import AurenCommands
+from auren_tui.core.config import UiPrefs
+from auren_tui.core.session import Backend
+from auren_tui.dialogs.trust_host import TrustHostDialog
+from auren_tui.messages import ConnectFailed, Connected, HostKeyUnknown
+from auren_tui.screens.dashboard import DashboardScreen
+from auren_tui.screens.help import HelpScreen
 from auren_tui.themes import load_themes
+
+SavePrefs = Callable[[UiPrefs], None]
 
 
 class AurenApp(App[None]):
-    """auren-tui. Everything it talks to is passed in by ``build_app``."""
+    """auren-tui. Everything it talks to is passed in (see ``build_app``)."""
 
     TITLE = "auren-tui"
     SUB_TITLE = f"v{__version__}"
     CSS_PATH = "app.tcss"
+    COMMANDS: ClassVar = App.COMMANDS | {AurenCommands}
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q", "quit", "Quit"),
+        Binding("question_mark", "help", "Help"),
+        Binding("colon", "command_palette", "Commands", show=False),
+        Binding("1", "screen_dashboard", "Dashboard", show=False),
+        Binding("t", "next_theme", "Theme"),
     ]
 
-    def __init__(self, theme: str = "auren-dark") -> None:
+    def __init__(
+        self,
+        backend: Backend,
+        prefs: UiPrefs | None = None,
+        save_prefs: SavePrefs | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         super().__init__()
+        self.backend = backend
+        self.prefs = prefs or UiPrefs()
+        self._save_prefs = save_prefs
+        self.clock = clock
+        self.theme_names: list[str] = []
         for t in load_themes():
             self.register_theme(t)
-        self.theme = theme
+            self.theme_names.append(t.name)
+        self.theme = self.prefs.theme if self.prefs.theme in self.available_themes else "auren-dark"
+        self.dashboard = DashboardScreen(backend, self.prefs.refresh_seconds, clock=clock)
+
+    @property
+    def read_only(self) -> bool:
+        return self.backend.read_only
 
     def on_mount(self) -> None:
-        self.push_screen(HomeScreen())
+        self.push_screen(self.dashboard)
+        self._connect()
+
+    # -- connecting ------------------------------------------------------------
+
+    @work(thread=True, exclusive=True, group="connect", exit_on_error=False)
+    def _connect(self) -> None:
+        try:
+            self.backend.start()
+        except Exception as exc:  # one line for the operator; --debug logs the rest
+            from auren_tui.core.hostkeys import UnknownHostKey
+
+            if isinstance(exc, UnknownHostKey):
+                self.post_message(HostKeyUnknown(exc))
+            else:
+                text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                self.post_message(ConnectFailed(text))
+            return
+        self.post_message(Connected())
+
+    @on(Connected)
+    def _connected(self) -> None:
+        self.dashboard.start_polling()
+
+    @on(ConnectFailed)
+    def _connect_failed(self, message: ConnectFailed) -> None:
+        self.dashboard._apply_conn("failed", 0, message.error)
+        self.notify(message.error, title="Cannot connect", severity="error", timeout=10)
+
+    @on(HostKeyUnknown)
+    def _ask_trust(self, message: HostKeyUnknown) -> None:
+        err = message.error
+        dialog = TrustHostDialog(
+            getattr(err, "host", "?"),
+            getattr(err, "port", 22),
+            getattr(err, "key_type", "?"),
+            getattr(err, "fingerprint", "?"),
+            known_hosts=getattr(err, "known_hosts", "known_hosts"),
+        )
+
+        def decided(trust: bool | None) -> None:
+            if trust:
+                self._trust_then_connect(err)
+            else:
+                self.dashboard._apply_conn("failed", 0, "host key not trusted")
+                self.notify("Host key refused: not connected.", severity="warning")
+
+        self.push_screen(dialog, decided)
+
+    @work(thread=True, exclusive=True, group="connect", exit_on_error=False)
+    def _trust_then_connect(self, err: Exception) -> None:
+        path = self.backend.trust_host_key(err)
+        self.call_from_thread(self.notify, f"Host key added to {path}")
+        self.call_from_thread(self._connect)
+
+    # -- keys --------------------------------------------------------------------
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen())
+
+    def action_screen_dashboard(self) -> None:
+        while len(self.screen_stack) > 2:
+            self.pop_screen()
+
+    def action_refresh(self) -> None:
+        self.dashboard.action_refresh_now()
+
+    def action_toggle_pause(self) -> None:
+        self.dashboard.action_toggle_pause()
+
+    def action_next_theme(self) -> None:
+        names = self.theme_names
+        current = names.index(self.theme) if self.theme in names else -1
+        self.theme = names[(current + 1) % len(names)]
+
+    def watch_theme(self, theme: str) -> None:
+        if self._save_prefs is None or theme == self.prefs.theme:
+            return
+        from dataclasses import replace
+
+        self.prefs = replace(self.prefs, theme=theme)
+        self._remember(self.prefs)
+
+    @work(thread=True, group="prefs", exit_on_error=False)
+    def _remember(self, prefs: UiPrefs) -> None:
+        assert self._save_prefs is not None
+        self._save_prefs(prefs)
 
 
-def build_app(theme: str = "auren-dark") -> AurenApp:
+def build_app(
+    backend: Backend,
+    prefs: UiPrefs | None = None,
+    save_prefs: SavePrefs | None = None,
+    clock: Callable[[], float] = time.time,
+) -> AurenApp:
     """The one factory the CLI and the tests share."""
-    return AurenApp(theme=theme)
+    return AurenApp(backend, prefs=prefs, save_prefs=save_prefs, clock=clock)

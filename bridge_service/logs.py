@@ -27,8 +27,10 @@ class JsonFormatter(logging.Formatter):
         for key, value in vars(record).items():
             if key not in _RESERVED and not key.startswith("_"):
                 out[key] = value
-        if record.exc_info and record.levelno >= logging.ERROR:
-            out["error"] = self.formatException(record.exc_info).splitlines()[-1]
+        if record.exc_info:
+            text = self.formatException(record.exc_info)
+            out["error"] = text.splitlines()[-1]
+            out["traceback"] = text  # code locations only: never locals or inputs
         return json.dumps(out, default=str, separators=(",", ":"))
 
 

@@ -6,4 +6,5 @@ pytest_plugins = [
     "tests.services.netns",
     "tests.services.docker",
     "tests.services.prometheus",
+    "tests.services.keyring",
 ]

@@ -1,0 +1,120 @@
+"""Headless commands of ``auren-tui`` (no Textual here).
+
+Each command module has ``register(commands)``, which adds its subparser and
+sets ``handler`` (a ``Handler``) as a default; ``auren_tui.__main__`` adds
+them one line each and hands the parsed arguments to ``run_command``.
+
+Errors are one line on stderr: exit 2 for usage and config errors, 1 for
+failures at run time; ``--debug`` prints the traceback as well.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, NoReturn, TextIO, TypeAlias
+
+from auren_tui.core.config import ConfigError
+from auren_tui.core.paths import Locations
+
+if TYPE_CHECKING:
+    from auren_tui.core.secrets import SecretStore
+
+PROG = "auren-tui"
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+
+
+class CliError(Exception):
+    """A failure the command reports as one line, with its exit status."""
+
+    exit_code = EXIT_FAILURE
+
+
+class UsageError(CliError):
+    """The command line or its input is wrong (exit 2)."""
+
+    exit_code = EXIT_USAGE
+
+
+def _secret_store() -> SecretStore:
+    from auren_tui.core.secrets import SecretStore
+
+    return SecretStore()
+
+
+@dataclass
+class Context:
+    """What a command reads and writes; tests build their own."""
+
+    locations: Locations
+    out: TextIO = field(default_factory=lambda: sys.stdout)
+    err: TextIO = field(default_factory=lambda: sys.stderr)
+    stdin: TextIO = field(default_factory=lambda: sys.stdin)
+    secrets: Callable[[], SecretStore] = _secret_store
+
+    @classmethod
+    def from_env(cls) -> Context:
+        return cls(Locations.from_env())
+
+    def say(self, line: str) -> None:
+        print(line, file=self.out)
+
+    def warn(self, line: str) -> None:
+        print(f"{PROG}: warning: {line}", file=self.err)
+
+
+Handler = Callable[[argparse.Namespace, Context], int]
+Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, with usage errors as one line (exit 2) instead of the usage block."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
+def common_options() -> argparse.ArgumentParser:
+    """Options every command accepts after its name, too (``profile list --debug``)."""
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument(
+        "--debug", action="store_true", default=argparse.SUPPRESS, help="show stack traces"
+    )
+    return parent
+
+
+def run_command(args: argparse.Namespace, ctx: Context | None = None) -> int:
+    """Run the handler the parser chose; every error becomes one line and an exit status."""
+    from auren_tui.core.secrets import SecretError
+
+    ctx = ctx or Context.from_env()
+    handler: Handler = args.handler
+    debug = bool(getattr(args, "debug", False))
+    try:
+        return handler(args, ctx)
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=ctx.err)
+        return 130
+    except (CliError, ConfigError, SecretError) as exc:
+        code = exc.exit_code if isinstance(exc, CliError) else EXIT_FAILURE
+        if isinstance(exc, ConfigError):
+            code = EXIT_USAGE
+        _report(ctx, str(exc), exc, debug)
+        return code
+    except Exception as exc:
+        first = (str(exc).strip().splitlines() or [""])[0]
+        hint = "" if debug else " (run with --debug for details)"
+        _report(ctx, f"unexpected {type(exc).__name__}: {first}{hint}", exc, debug)
+        return EXIT_FAILURE
+
+
+def _report(ctx: Context, message: str, exc: BaseException, debug: bool) -> None:
+    if debug:
+        traceback.print_exception(exc, file=ctx.err)
+    line = " ".join(message.split())  # one line, whatever the message held
+    print(f"{PROG}: error: {line}", file=ctx.err)

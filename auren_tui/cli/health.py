@@ -1,0 +1,258 @@
+"""``auren-tui health``: one refresh of a profile's stack, as a table or JSON.
+
+Exit status: 0 when every service is healthy, 1 when one is not (or the
+connection failed), 2 for a usage or configuration error. Problems print as
+one line on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
+from auren_tui.core.catalog import Catalog
+from auren_tui.core.checks import DEFAULT_TIMEOUT
+from auren_tui.core.connection import Connection
+from auren_tui.core.model import BridgeFigures, ServiceStatus, Snapshot, sorted_services
+
+PROG = "auren-tui health"
+EXIT_HEALTHY, EXIT_UNHEALTHY, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    """A bad option or configuration: exit 2."""
+
+
+def configure(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    parser.add_argument(
+        "--profile", help="profile to check (default: the configured default, or local)"
+    )
+    parser.add_argument("--json", action="store_true", help="print the snapshot as JSON")
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT,
+        metavar="S",
+        help=f"timeout of each check in seconds (default {DEFAULT_TIMEOUT:g})",
+    )
+    parser.add_argument(
+        "--catalog-port",
+        action="append",
+        default=[],
+        metavar="NAME=PORT",
+        help="check service NAME on PORT instead (repeatable), e.g. redis=6380",
+    )
+    parser.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="NAME[,NAME]",
+        help="check only these services (repeatable)",
+    )
+    parser.add_argument(
+        "--no-docker", action="store_true", help="skip container state (service checks only)"
+    )
+    return parser
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Register ``health`` on the main parser's subparsers; returns its parser."""
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "health",
+        help="check every service once and exit (0 healthy, 1 not, 2 usage error)",
+        description=__doc__.splitlines()[0] if __doc__ else None,
+    )
+    return configure(parser)
+
+
+# ---- building the pieces ---------------------------------------------------------------
+
+
+def apply_options(catalog: Catalog, ports: Sequence[str], only: Sequence[str]) -> Catalog:
+    """The catalog with ``NAME=PORT`` overrides applied and restricted to ``only``."""
+    known = {s.name for s in catalog.services}
+    overrides: dict[str, int] = {}
+    for item in ports:
+        name, sep, value = item.partition("=")
+        if not sep or not value.strip().isdigit() or not 0 < int(value) < 65536:
+            raise UsageError(f"--catalog-port {item!r}: expected NAME=PORT, e.g. redis=6380")
+        if name not in known:
+            raise UsageError(
+                f"--catalog-port {item!r}: no service {name!r} ({', '.join(sorted(known))})"
+            )
+        overrides[name] = int(value)
+    services = tuple(
+        replace(s, port=overrides[s.name]) if s.name in overrides else s for s in catalog.services
+    )
+    wanted = {n.strip() for group in only for n in group.split(",") if n.strip()}
+    unknown = wanted - known
+    if unknown:
+        raise UsageError(
+            f"--only: no service {', '.join(sorted(unknown))} ({', '.join(sorted(known))})"
+        )
+    if wanted:
+        services = tuple(s for s in services if s.name in wanted)
+    return Catalog(services)
+
+
+class _WithoutDocker:
+    """A connection whose Docker Engine is not consulted (``--no-docker``)."""
+
+    def __init__(self, inner: Connection) -> None:
+        self._inner = inner
+        self.state = inner.state
+        self.attempt = inner.attempt
+        self.last_error = inner.last_error
+
+    def endpoint(self, host: str, port: int) -> tuple[str, int]:
+        return self._inner.endpoint(host, port)
+
+    def docker_url(self) -> str | None:
+        return None
+
+    def run(self, command: str, timeout: float) -> tuple[int, str, str]:
+        return self._inner.run(command, timeout)
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+def open_profile(name: str | None) -> tuple[Connection, Catalog]:
+    """The connection and catalog of profile ``name`` (UsageError for config problems)."""
+    from auren_tui.core.config import ConfigError, load_config
+    from auren_tui.core.connection import LocalConnection
+    from auren_tui.core.paths import Locations
+
+    locations = Locations.from_env()
+    try:
+        config = load_config(locations)
+        profile = config.profile(name or config.ui.default_profile or "local")
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
+    catalog = profile.catalog.with_overrides(profile.service_overrides)
+    if profile.is_local:
+        return LocalConnection(docker_host=profile.docker_host), catalog
+    try:
+        from auren_tui.core import session
+    except ImportError:
+        raise UsageError(
+            f"profile {profile.name!r}: remote profiles are not available in this build"
+        ) from None
+    return session.open_connection(profile, locations), catalog
+
+
+# ---- output -------------------------------------------------------------------------------
+
+
+def _container_cell(status: ServiceStatus) -> str:
+    c = status.container
+    if c is None:
+        return "-"
+    cell = c.state
+    if c.health:
+        cell += f" ({c.health})"
+    if c.restart_count:
+        cell += f" x{c.restart_count} restarts"
+    return cell
+
+
+def _check_cell(status: ServiceStatus) -> str:
+    check = status.check
+    if check is None:
+        return "-"
+    cell = check.detail or ("ok" if check.ok else "failed")
+    if check.latency_ms is not None:
+        cell += f" · {check.latency_ms:.1f} ms"
+    down = [f"{k} {v}" for k, v in status.components.items() if v in ("down", "open")]
+    if down:
+        cell += " · " + ", ".join(down)
+    return cell
+
+
+def _bridge_line(figures: BridgeFigures) -> str:
+    if figures.error and figures.source == "none":
+        return f"bridge figures: unavailable ({figures.error})"
+    rate = sum(figures.rate_by_source_status.values())
+    parts = [f"{rate:.2f} webhooks/s"]
+    if figures.p95_seconds is not None:
+        parts.append(f"p95 {figures.p95_seconds * 1000:.0f} ms")
+    if figures.active_tasks is not None:
+        parts.append(f"{figures.active_tasks:g} in flight")
+    if figures.outbox_backlog is not None:
+        parts.append(f"outbox {figures.outbox_backlog:g}")
+    if figures.circuit_state:
+        parts.append(f"kafka circuit {figures.circuit_state}")
+    return f"bridge ({figures.source}): " + ", ".join(parts)
+
+
+def format_table(snapshot: Snapshot) -> str:
+    """The snapshot as a plain-text table, faults first."""
+    rows = [("SERVICE", "CONTAINER", "CHECK", "HEALTH")]
+    rows += [
+        (s.name, _container_cell(s), _check_cell(s), s.health) for s in sorted_services(snapshot)
+    ]
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    lines = [
+        "  ".join(cell.ljust(w) for cell, w in zip(r[:3], widths, strict=True)) + "  " + r[3]
+        for r in rows
+    ]
+    if snapshot.bridge is not None:
+        lines.append("")
+        lines.append(_bridge_line(snapshot.bridge))
+    return "\n".join(lines)
+
+
+def snapshot_json(snapshot: Snapshot) -> str:
+    """The recording format (``recording.snapshot_to_dict``) plus ``healthy``, indented."""
+    from auren_tui.core.recording import snapshot_to_dict
+
+    return json.dumps({"healthy": snapshot.healthy, **snapshot_to_dict(snapshot)}, indent=2)
+
+
+# ---- the command -----------------------------------------------------------------------------
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``auren-tui health`` with parsed ``args``; returns the exit status."""
+    from auren_tui.core.checks import describe_error
+    from auren_tui.core.collector import Collector
+
+    try:
+        if not args.timeout > 0:
+            raise UsageError("--timeout must be a positive number of seconds")
+        connection, catalog = open_profile(args.profile)
+    except UsageError as exc:
+        print(f"{PROG}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except Exception as exc:  # the connection failed: say so in one line
+        print(f"{PROG}: cannot connect: {describe_error(exc)}", file=sys.stderr)
+        return EXIT_UNHEALTHY
+    try:
+        catalog = apply_options(catalog, args.catalog_port, args.only)
+        if args.no_docker:
+            connection = _WithoutDocker(connection)
+        with Collector(connection, catalog, timeout=args.timeout) as collector:
+            snapshot = collector.collect()
+    except UsageError as exc:
+        print(f"{PROG}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    finally:
+        connection.close()
+    print(snapshot_json(snapshot) if args.json else format_table(snapshot))
+    for error in snapshot.errors:
+        print(f"{PROG}: {error}", file=sys.stderr)
+    return EXIT_HEALTHY if snapshot.healthy else EXIT_UNHEALTHY
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m auren_tui.cli.health``: the command without the main CLI."""
+    parser = configure(argparse.ArgumentParser(prog=PROG, description=__doc__))
+    return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

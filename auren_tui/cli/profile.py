@@ -1,0 +1,253 @@
+"""``auren-tui profile add|list|show|remove|trust``: the servers in config.toml."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol, TextIO, cast
+
+from auren_tui.cli import CliError, Commands, Context, UsageError, common_options
+from auren_tui.core.config import (
+    AUTH_KINDS,
+    LOCAL,
+    AppConfig,
+    Profile,
+    check_name,
+    load_config,
+    save_config,
+)
+from auren_tui.core.secrets import KEY_PASSPHRASE, SSH_PASSWORD, SecretError
+
+if TYPE_CHECKING:
+    from auren_tui.core.config import AuthKind
+    from auren_tui.core.paths import Locations
+
+
+def register(commands: Commands) -> None:
+    common = common_options()
+    top = commands.add_parser(
+        "profile",
+        help="manage server profiles",
+        description="Server profiles in config.toml (secrets live in the OS keyring).",
+    )
+    actions = top.add_subparsers(dest="profile_action", metavar="ACTION", required=True)
+
+    add = actions.add_parser("add", parents=[common], help="add a server profile")
+    add.add_argument("name", help="profile name (letters, digits, - and _)")
+    add.add_argument("--host", required=True, help="server name or address")
+    add.add_argument("--port", type=_port, default=22, help="SSH port (default 22)")
+    add.add_argument("--user", required=True, help="SSH user")
+    add.add_argument(
+        "--auth",
+        choices=AUTH_KINDS,
+        help="agent, key (with --key-file) or password (default: key with --key-file, else agent)",
+    )
+    add.add_argument("--key-file", type=Path, help="private key file (auth key)")
+    add.add_argument(
+        "--known-hosts", type=Path, help="known_hosts file (default ~/.ssh/known_hosts)"
+    )
+    add.add_argument("--read-only", action="store_true", help="never change anything on it")
+    add.add_argument(
+        "--docker-host", help="the server's Docker socket, e.g. unix:///var/run/docker.sock"
+    )
+    add.set_defaults(handler=cmd_add)
+
+    lst = actions.add_parser("list", parents=[common], help="list profiles")
+    lst.set_defaults(handler=cmd_list)
+
+    show = actions.add_parser("show", parents=[common], help="show one profile (no secrets)")
+    show.add_argument("name")
+    show.set_defaults(handler=cmd_show)
+
+    remove = actions.add_parser("remove", parents=[common], help="remove a profile and its secrets")
+    remove.add_argument("name")
+    remove.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+    remove.set_defaults(handler=cmd_remove)
+
+    trust = actions.add_parser(
+        "trust", parents=[common], help="check and record the server's SSH host key"
+    )
+    trust.add_argument("name")
+    trust.add_argument("--yes", "-y", action="store_true", help="trust without asking")
+    trust.set_defaults(handler=cmd_trust)
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text[:20]!r}") from None
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be between 1 and 65535, got {value}")
+    return value
+
+
+# --------------------------------------------------------------------------- add
+
+
+def cmd_add(args: argparse.Namespace, ctx: Context) -> int:
+    name = check_name(args.name)
+    if name == LOCAL:
+        raise UsageError("'local' is the built-in profile for this machine; choose another name")
+    config = load_config(ctx.locations)
+    if name in config.profiles:
+        raise UsageError(
+            f"profile {name!r} already exists (remove it first: `auren-tui profile remove {name}`)"
+        )
+    auth: AuthKind = args.auth or ("key" if args.key_file else "agent")
+    if auth == "key" and args.key_file is None:
+        raise UsageError("--auth key needs --key-file PATH")
+    if args.key_file is not None and auth != "key":
+        raise UsageError(f"--key-file is only used with --auth key (not {auth})")
+    host, user = args.host.strip(), args.user.strip()
+    for flag, value in (("--host", host), ("--user", user)):
+        if not value or any(c.isspace() for c in value):
+            raise UsageError(f"{flag} must be a single word, got {value[:40]!r}")
+    docker_host = args.docker_host
+    if docker_host is not None and not docker_host.startswith(("unix://", "tcp://")):
+        raise UsageError(
+            f"--docker-host must start with unix:// or tcp://, got {docker_host[:60]!r}"
+        )
+    key_file = _absolute(args.key_file)
+    profile = Profile(
+        name=name,
+        host=host,
+        port=args.port,
+        user=user,
+        auth=auth,
+        key_file=key_file,
+        known_hosts=_absolute(args.known_hosts),
+        read_only=args.read_only,
+        docker_host=docker_host,
+    )
+    save_config(ctx.locations, config.with_profile(profile))
+    ro = ", read-only" if profile.read_only else ""
+    ctx.say(f"added profile {name}: {profile.target}, auth {auth}{ro}")
+    if key_file is not None and not key_file.is_file():
+        ctx.warn(f"key file {key_file} does not exist (yet)")
+    if auth == "password":
+        ctx.say(f"store the SSH password: auren-tui secret set {name} {SSH_PASSWORD}")
+    elif auth == "key":
+        ctx.say(f"if the key has a passphrase: auren-tui secret set {name} {KEY_PASSPHRASE}")
+    ctx.say(f"then check the server's host key: auren-tui profile trust {name}")
+    return 0
+
+
+def _absolute(path: Path | None) -> Path | None:
+    return None if path is None else path.expanduser().absolute()
+
+
+# --------------------------------------------------------------------------- list / show
+
+
+def cmd_list(args: argparse.Namespace, ctx: Context) -> int:
+    config = load_config(ctx.locations)
+    rows = [("", "NAME", "TARGET", "AUTH", "READ-ONLY")]
+    for p in _ordered(config):
+        mark = "*" if p.name == config.ui.default_profile else ""
+        auth = "-" if p.is_local else p.auth
+        rows.append((mark, p.name, p.target, auth, "yes" if p.read_only else "no"))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        ctx.say("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    return 0
+
+
+def _ordered(config: AppConfig) -> list[Profile]:
+    return [config.profiles[LOCAL]] + [
+        config.profiles[n] for n in sorted(config.profiles) if n != LOCAL
+    ]
+
+
+def cmd_show(args: argparse.Namespace, ctx: Context) -> int:
+    config = load_config(ctx.locations)
+    p = config.profile(args.name)
+    lines: list[tuple[str, str]] = [("name", p.name)]
+    if p.is_local:
+        lines.append(("target", "this machine (no SSH)"))
+    else:
+        lines += [
+            ("host", p.host),
+            ("port", str(p.port)),
+            ("user", p.user),
+            ("auth", p.auth),
+            ("key file", str(p.key_file) if p.key_file else "-"),
+            ("known hosts", str(p.known_hosts) if p.known_hosts else "~/.ssh/known_hosts"),
+        ]
+    lines += [
+        ("read-only", "yes" if p.read_only else "no"),
+        ("docker host", p.docker_host or "-"),
+        ("default", "yes" if config.ui.default_profile == p.name else "no"),
+        ("secrets", _secret_names(ctx, p.name)),
+    ]
+    for label, value in lines:
+        ctx.say(f"{label + ':':<13}{value}")
+    ctx.say("services:")
+    for s in p.catalog.services:
+        mark = "  (overridden)" if s.name in p.service_overrides else ""
+        check = f"{s.check} {s.path}".rstrip()
+        ctx.say(f"  {s.name:<11}{s.container:<22}{s.host}:{s.port:<7}{check}{mark}")
+    return 0
+
+
+def _secret_names(ctx: Context, profile: str) -> str:
+    try:
+        names = ctx.secrets().names(profile)
+    except SecretError as exc:
+        return f"(keyring unavailable: {exc})"
+    return ", ".join(names) if names else "(none)"
+
+
+# --------------------------------------------------------------------------- remove
+
+
+def cmd_remove(args: argparse.Namespace, ctx: Context) -> int:
+    name = args.name
+    if name == LOCAL:
+        raise UsageError("the built-in profile 'local' cannot be removed")
+    config = load_config(ctx.locations)
+    config.profile(name)
+    if not args.yes:
+        if not ctx.stdin.isatty():
+            raise UsageError(
+                f"not removing profile {name!r}: stdin is not a terminal to confirm on; pass --yes"
+            )
+        ctx.err.write(f"Remove profile {name!r} and its secrets from the keyring? [y/N] ")
+        ctx.err.flush()
+        answer = ctx.stdin.readline().strip().lower()
+        if answer not in ("y", "yes"):
+            raise CliError(f"profile {name!r} not removed")
+    save_config(ctx.locations, config.without_profile(name))
+    ctx.say(f"removed profile {name}")
+    try:
+        deleted = ctx.secrets().delete_all(name)
+    except SecretError as exc:
+        ctx.warn(f"its secrets may still be in the keyring: {exc}")
+        return 0
+    if deleted:
+        ctx.say(f"deleted its secrets: {', '.join(deleted)}")
+    return 0
+
+
+# --------------------------------------------------------------------------- trust
+
+
+class _TrustHost(Protocol):
+    def __call__(
+        self, profile: Profile, locations: Locations, assume_yes: bool, out: TextIO
+    ) -> int: ...
+
+
+def cmd_trust(args: argparse.Namespace, ctx: Context) -> int:
+    config = load_config(ctx.locations)
+    profile = config.profile(args.name)
+    if profile.is_local:
+        raise UsageError("'local' reaches this machine without SSH: there is no host key to trust")
+    try:
+        # Imported by name: host-key handling (paramiko) loads only for this command.
+        hostkeys = importlib.import_module("auren_tui.core.hostkeys")
+    except ImportError as exc:
+        raise CliError(f"host-key trust is not available: {exc}") from exc
+    trust_host = cast(_TrustHost, hostkeys.trust_host)
+    return trust_host(profile, ctx.locations, assume_yes=args.yes, out=ctx.out)

@@ -1,0 +1,58 @@
+"""Small pure formatting helpers shared by the TUI and the headless commands."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+BLOCKS = "▁▂▃▄▅▆▇█"
+
+
+def sparkline(values: Sequence[float | None], width: int = 12) -> str:
+    """Unicode block sparkline of the last ``width`` values (gaps as spaces)."""
+    tail = list(values)[-width:]
+    known = [v for v in tail if v is not None]
+    if not known:
+        return " " * len(tail)
+    low, high = min(known), max(known)
+    span = (high - low) or 1.0
+    out = []
+    for v in tail:
+        if v is None:
+            out.append(" ")
+        else:
+            out.append(BLOCKS[min(len(BLOCKS) - 1, int((v - low) / span * (len(BLOCKS) - 1)))])
+    return "".join(out)
+
+
+def duration(seconds: float | None) -> str:
+    """``3d4h``, ``5h12m``, ``7m3s``, ``42s``."""
+    if seconds is None:
+        return "-"
+    s = max(0, int(seconds))
+    days, rem = divmod(s, 86400)
+    hours, rem = divmod(rem, 3600)
+    minutes, secs = divmod(rem, 60)
+    if days:
+        return f"{days}d{hours}h"
+    if hours:
+        return f"{hours}h{minutes}m"
+    if minutes:
+        return f"{minutes}m{secs}s"
+    return f"{secs}s"
+
+
+def size(n: float | None) -> str:
+    if n is None:
+        return "-"
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f}{unit}" if unit == "B" else f"{value:.1f}{unit}"
+        value /= 1024
+    return f"{value:.1f}GiB"
+
+
+def millis(ms: float | None) -> str:
+    if ms is None:
+        return "-"
+    return f"{ms:.0f}ms" if ms >= 10 else f"{ms:.1f}ms"

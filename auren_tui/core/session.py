@@ -1,0 +1,162 @@
+"""One operator session on one profile: the connection and what reads through it.
+
+The TUI and the headless commands both use a ``Backend``. Every method is
+blocking; the TUI calls them from thread workers only.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from itertools import cycle
+from typing import Protocol
+
+from auren_tui.core.config import Profile
+from auren_tui.core.connection import Connection, LocalConnection
+from auren_tui.core.model import ConnState, Snapshot
+from auren_tui.core.paths import Locations
+
+
+@dataclass(frozen=True)
+class ConnInfo:
+    state: ConnState
+    attempt: int = 0
+    error: str | None = None
+
+
+class Backend(Protocol):
+    profile_name: str
+    read_only: bool
+
+    def start(self) -> None:
+        """Connect (blocking). May raise hostkeys.UnknownHostKey / HostKeyChanged."""
+        ...
+
+    def collect(self) -> Snapshot:
+        """One full refresh (blocking); never raises for a service being down."""
+        ...
+
+    def conn_info(self) -> ConnInfo: ...
+
+    def trust_host_key(self, error: Exception) -> str:
+        """Write the key of an UnknownHostKey error to known_hosts; returns the file."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def known_hosts_file(profile: Profile) -> Path:
+    return profile.known_hosts or Path.home() / ".ssh" / "known_hosts"
+
+
+def open_connection(
+    profile: Profile, locations: Locations, secrets: object | None = None
+) -> Connection:
+    """The connection a profile asks for: direct for ``local``, else one SSH connection."""
+    if profile.is_local:
+        return LocalConnection(docker_host=profile.docker_host)
+    from auren_tui.core.secrets import SecretStore
+    from auren_tui.core.ssh import SshConnection
+
+    store = secrets if isinstance(secrets, SecretStore) else SecretStore()
+    conn = SshConnection(profile, lambda name: store.get(profile.name, name))
+    conn.start()
+    return conn
+
+
+class LiveBackend:
+    """A profile's real connection and collector."""
+
+    def __init__(self, profile: Profile, locations: Locations, read_only: bool = False) -> None:
+        self.profile = profile
+        self.profile_name = profile.name
+        self.read_only = read_only or profile.read_only
+        self.locations = locations
+        self._conn: Connection | None = None
+        self._collector: object | None = None
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        from auren_tui.core.collector import Collector
+
+        conn = open_connection(self.profile, self.locations)
+        catalog = self.profile.catalog.with_overrides(self.profile.service_overrides)
+        with self._lock:
+            self._conn = conn
+            self._collector = Collector(conn, catalog)
+
+    def collect(self) -> Snapshot:
+        from auren_tui.core.collector import Collector
+
+        with self._lock:
+            collector = self._collector
+        assert isinstance(collector, Collector), "start() first"
+        return collector.collect()
+
+    def conn_info(self) -> ConnInfo:
+        conn = self._conn
+        if conn is None:
+            return ConnInfo("connecting")
+        return ConnInfo(conn.state, conn.attempt, conn.last_error)
+
+    def trust_host_key(self, error: Exception) -> str:
+        from auren_tui.core import hostkeys
+
+        assert isinstance(error, hostkeys.UnknownHostKey)
+        path = known_hosts_file(self.profile)
+        hostkeys.trust(path, error.host, error.port, error.key)
+        return str(path)
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+
+
+class ReplayBackend:
+    """Recorded snapshots instead of a server: snapshot tests, the demo, demos of faults."""
+
+    def __init__(
+        self,
+        snapshots: Iterable[Snapshot],
+        profile_name: str = "replay",
+        read_only: bool = False,
+        loop: bool = True,
+        conn: ConnInfo | None = None,
+    ) -> None:
+        items = list(snapshots)
+        self._it: Iterator[Snapshot] = cycle(items) if loop else iter(items)
+        self._last: Snapshot | None = None
+        self.profile_name = profile_name
+        self.read_only = read_only
+        self.conn = conn or ConnInfo("connected")
+        self.collects = 0
+
+    def start(self) -> None:
+        return None
+
+    def collect(self) -> Snapshot:
+        self.collects += 1
+        try:
+            self._last = next(self._it)
+        except StopIteration:
+            if self._last is None:
+                raise
+        assert self._last is not None
+        return Snapshot(
+            taken_at=time.time(),
+            services=self._last.services,
+            bridge=self._last.bridge,
+            errors=self._last.errors,
+        )
+
+    def conn_info(self) -> ConnInfo:
+        return self.conn
+
+    def trust_host_key(self, error: Exception) -> str:
+        raise NotImplementedError("a replay has no host to trust")
+
+    def close(self) -> None:
+        return None

@@ -1,0 +1,126 @@
+"""The dashboard's service table: one row per service, faults first."""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict, deque
+from collections.abc import Callable
+
+from rich.text import Text
+from textual.widgets import DataTable
+
+from auren_tui.core.model import sorted_services
+from auren_tui.core.format import duration, millis, size, sparkline
+from auren_tui.core.model import ServiceStatus, Snapshot
+
+HEALTH_STYLE = {
+    "healthy": "bold $success",
+    "degraded": "bold $warning",
+    "unhealthy": "bold $error",
+    "unknown": "$text-muted",
+}
+COLUMNS = ("Service", "Health", "Container", "Up", "Restarts", "Check", "Latency", "Trend",
+           "CPU", "Mem", "Details")
+
+
+class ServiceTable(DataTable[Text]):
+    """Rows are keyed by service name; the table keeps a latency history per service."""
+
+    DEFAULT_CSS = """
+    ServiceTable { height: auto; max-height: 100%; }
+    ServiceTable.stale { opacity: 60%; }
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.time, **kwargs: object) -> None:
+        super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)  # type: ignore[arg-type]
+        self.clock = clock
+        self.filter_text = ""
+        self._history: dict[str, deque[float | None]] = defaultdict(lambda: deque(maxlen=24))
+        self._last: Snapshot | None = None
+
+    def on_mount(self) -> None:
+        for name in COLUMNS:
+            self.add_column(name, key=name.lower())
+
+    def show(self, snapshot: Snapshot) -> None:
+        """Render a fresh snapshot (and remember each service's latency)."""
+        for s in snapshot.services:
+            self._history[s.name].append(s.check.latency_ms if s.check else None)
+        self._last = snapshot
+        self._render()
+
+    def set_filter(self, text: str) -> None:
+        self.filter_text = text.strip().lower()
+        self._render()
+
+    def _matches(self, s: ServiceStatus) -> bool:
+        if not self.filter_text:
+            return True
+        hay = " ".join([s.name, s.title, s.health, s.container.state if s.container else ""])
+        return self.filter_text in hay.lower()
+
+    def _render(self) -> None:
+        if self._last is None:
+            return
+        cursor_key = None
+        if self.row_count and 0 <= self.cursor_row < self.row_count:
+            cursor_key = self.coordinate_to_cell_key((self.cursor_row, 0)).row_key.value
+        self.clear()
+        now = self.clock()
+        for s in sorted_services(self._last):
+            if self._matches(s):
+                self.add_row(*self._cells(s, now), key=s.name)
+        if cursor_key is not None and cursor_key in {k.value for k in self.rows}:
+            self.move_cursor(row=self.get_row_index(cursor_key))
+
+    def _cells(self, s: ServiceStatus, now: float) -> list[Text]:
+        health = Text(s.health.upper(), style=_style(s.health, self))
+        c = s.container
+        container = Text(c.state if c else "-", style=_state_style(c.state if c else None, self))
+        if c and c.health:
+            container.append(f" ({c.health})", style="dim")
+        up = duration(now - c.started_at) if c and c.started_at and c.state == "running" else "-"
+        restarts = Text(str(c.restart_count) if c else "-")
+        if c and c.restart_count:
+            restarts.stylize(_resolve("$warning", self))
+        check = Text(s.check.detail if s.check else "-")
+        if s.check and not s.check.ok:
+            check.stylize(_resolve("$error", self))
+        latency = millis(s.check.latency_ms if s.check else None)
+        trend = sparkline(list(self._history[s.name]))
+        cpu = f"{c.cpu_percent:.1f}%" if c and c.cpu_percent is not None else "-"
+        mem = size(c.mem_bytes) if c else "-"
+        details = ", ".join(f"{k}={v}" for k, v in s.components.items())
+        return [
+            Text(s.title, style="bold"),
+            health,
+            container,
+            Text(up),
+            restarts,
+            check,
+            Text(latency),
+            Text(trend, style=_resolve("$accent", self)),
+            Text(cpu),
+            Text(mem),
+            Text(details, overflow="ellipsis"),
+        ]
+
+
+def _resolve(token: str, widget: DataTable[Text]) -> str:
+    """Theme variable (``$error``) → a concrete colour for Rich text."""
+    bold = token.startswith("bold ")
+    name = token.removeprefix("bold ").removeprefix("$")
+    value = widget.app.get_css_variables().get(name, "")
+    return f"bold {value}" if bold and value else value
+
+
+def _style(health: str, widget: DataTable[Text]) -> str:
+    return _resolve(HEALTH_STYLE.get(health, ""), widget)
+
+
+def _state_style(state: str | None, widget: DataTable[Text]) -> str:
+    if state == "running":
+        return _resolve("$success", widget)
+    if state in (None, "missing"):
+        return _resolve("$error", widget)
+    return _resolve("$warning", widget)

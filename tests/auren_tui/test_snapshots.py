@@ -1,0 +1,69 @@
+"""Snapshot tests at a fixed terminal size, from recorded data and a fixed clock.
+
+Review changes with `pytest --snapshot-update` only after looking at the report.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from textual.pilot import Pilot
+
+from auren_tui.app import build_app
+from auren_tui.core.config import UiPrefs
+from auren_tui.core.session import ReplayBackend
+from auren_tui.dialogs.trust_host import TrustHostDialog
+from tests.auren_tui.data import NOW, stack
+
+SIZE = (150, 36)
+
+
+async def first_poll(pilot: Pilot[Any]) -> None:
+    app = pilot.app
+    async with asyncio.timeout(10):
+        while app.dashboard.polls < 1:  # type: ignore[attr-defined]
+            await asyncio.sleep(0.02)
+    await pilot.pause()
+
+
+def app_for(snapshot: Any, theme: str = "auren-dark", read_only: bool = False) -> Any:
+    prefs = UiPrefs(theme=theme, refresh_seconds=3600)
+    backend = ReplayBackend([snapshot], profile_name="prod", read_only=read_only)
+    return build_app(backend, prefs=prefs, clock=lambda: NOW)
+
+
+def test_dashboard_healthy(snap_compare: Any) -> None:
+    assert snap_compare(app_for(stack(at=NOW)), terminal_size=SIZE, run_before=first_poll)
+
+
+def test_dashboard_fault_sorted_first_read_only(snap_compare: Any) -> None:
+    app = app_for(stack(redis_down=True, bridge_health="degraded", at=NOW), read_only=True)
+    assert snap_compare(app, terminal_size=SIZE, run_before=first_poll)
+
+
+def test_dashboard_light_theme(snap_compare: Any) -> None:
+    app = app_for(stack(redis_down=True, at=NOW), theme="auren-light")
+    assert snap_compare(app, terminal_size=SIZE, run_before=first_poll)
+
+
+def test_dashboard_high_contrast(snap_compare: Any) -> None:
+    app = app_for(stack(redis_down=True, at=NOW), theme="auren-high-contrast")
+    assert snap_compare(app, terminal_size=SIZE, run_before=first_poll)
+
+
+def test_trust_host_dialog(snap_compare: Any) -> None:
+    async def ask(pilot: Pilot[Any]) -> None:
+        await first_poll(pilot)
+        pilot.app.push_screen(
+            TrustHostDialog(
+                "auren.example.net",
+                22,
+                "ssh-ed25519",
+                "SHA256:8Jm1m2V3w4Xc5Yd6Ze7Af8Bg9Ch0Di1Ej2Fk3Gl4Hm",
+                known_hosts="~/.ssh/known_hosts",
+            )
+        )
+        await pilot.pause()
+
+    assert snap_compare(app_for(stack(at=NOW)), terminal_size=SIZE, run_before=ask)

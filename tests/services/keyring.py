@@ -1,0 +1,268 @@
+"""A real Secret Service keyring, private to the test run.
+
+``dbus-daemon`` on a bus of our own (a config without service activation, so
+nothing but our daemon can answer for ``org.freedesktop.secrets``), then
+``gnome-keyring-daemon --foreground --unlock --components=secrets`` with a
+password on stdin: that creates and unlocks the ``login`` collection, which
+becomes the default one keyring's SecretService backend writes to. Its
+keyring files live in the temp dir (``XDG_DATA_HOME``), never the user's.
+
+The ``real_keyring`` fixture points this process at it
+(``DBUS_SESSION_BUS_ADDRESS``, ``PYTHON_KEYRING_BACKEND``) for the rest of the
+session, and gives ``.env`` for subprocesses.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from tests.services.base import (
+    ManagedProcess,
+    ServiceUnavailable,
+    find_binary,
+    make_tempdir,
+    remove_tree,
+    unavailable,
+    wait_until,
+)
+
+BACKEND = "keyring.backends.SecretService.Keyring"
+
+# Variables that would make keyring, or gnome-keyring, pick another store.
+_FOREIGN = (
+    "DBUS_SESSION_BUS_ADDRESS",
+    "GNOME_KEYRING_CONTROL",
+    "PYTHON_KEYRING_BACKEND",
+    "KEYRING_PROPERTY_KEYRING_PATH",
+)
+
+_BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>session</type>
+  <listen>unix:path={socket}</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow send_destination="*" eavesdrop="true"/>
+    <allow eavesdrop="true"/>
+    <allow own="*"/>
+  </policy>
+</busconfig>
+"""
+
+
+@dataclass
+class SecretServiceKeyring:
+    """dbus-daemon + gnome-keyring-daemon in a temp dir; ``start()``, ``close()``."""
+
+    password: str = field(default_factory=lambda: uuid.uuid4().hex)
+    workdir: Path | None = None
+    address: str = ""
+    _bus: ManagedProcess | None = field(default=None, repr=False)
+    _daemon: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The variables a process needs to use this keyring (merge into os.environ)."""
+        return {"DBUS_SESSION_BUS_ADDRESS": self.address, "PYTHON_KEYRING_BACKEND": BACKEND}
+
+    def _daemon_env(self) -> dict[str, str]:
+        assert self.workdir is not None
+        env = {k: v for k, v in os.environ.items() if k not in _FOREIGN}
+        for var, sub in (
+            ("HOME", "home"),
+            ("XDG_DATA_HOME", "data"),  # gnome-keyring keeps its keyrings/ here
+            ("XDG_CONFIG_HOME", "config"),
+            ("XDG_CACHE_HOME", "cache"),
+            ("XDG_RUNTIME_DIR", "run"),
+        ):
+            (self.workdir / sub).mkdir(mode=0o700, exist_ok=True)
+            env[var] = str(self.workdir / sub)
+        return env
+
+    def start(self) -> SecretServiceKeyring:
+        dbus = find_binary("dbus-daemon", "dbus")
+        gnome_keyring = find_binary("gnome-keyring-daemon", "gnome-keyring")
+        if self.workdir is None:
+            self.workdir = make_tempdir("keyring")
+        env = self._daemon_env()
+        socket = self.workdir / "bus"
+        config = self.workdir / "bus.conf"
+        config.write_text(_BUS_CONFIG.format(socket=socket))
+        self.address = f"unix:path={socket}"
+
+        bus_log = self.workdir / "dbus.log"
+        self._bus = ManagedProcess(
+            [dbus, f"--config-file={config}", "--nofork", "--nopidfile"], log=bus_log, env=env
+        )
+        proc = self._bus.start()
+        wait_until(socket.exists, timeout=10, what="dbus-daemon", proc=proc, log=bus_log)
+
+        env["DBUS_SESSION_BUS_ADDRESS"] = self.address
+        log = self.workdir / "gnome-keyring.log"
+        with log.open("ab") as out:
+            self._daemon = subprocess.Popen(
+                [
+                    gnome_keyring,
+                    "--foreground",
+                    "--unlock",  # reads the login keyring's password from stdin
+                    "--components=secrets",
+                    f"--control-directory={self.workdir / 'run' / 'keyring'}",
+                ],
+                stdin=subprocess.PIPE,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=env,
+                start_new_session=True,
+            )
+        assert self._daemon.stdin is not None
+        self._daemon.stdin.write(self.password.encode())
+        self._daemon.stdin.close()
+        wait_until(
+            self.round_trip, timeout=20, what="gnome-keyring", proc=self._daemon, log=log
+        )
+        return self
+
+    def round_trip(self) -> bool:
+        """Store, read and delete an entry through keyring's SecretService backend."""
+        probe = subprocess.run(
+            [_python(), "-c", _PROBE],
+            env={**os.environ, **self.env},
+            capture_output=True,
+            text=True,
+            timeout=20,
+            check=False,
+        )
+        return probe.returncode == 0 and probe.stdout.strip() == "ok"
+
+    def lock(self) -> None:
+        """Lock the default collection (unlocking again needs a prompt: there is none)."""
+        _run_python(_LOCK, {**os.environ, **self.env})
+
+    def running(self) -> bool:
+        return (
+            self._bus is not None
+            and self._bus.running()
+            and self._daemon is not None
+            and self._daemon.poll() is None
+        )
+
+    def stop(self) -> None:
+        if self._daemon is not None:
+            proc, self._daemon = self._daemon, None
+            if proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGTERM)
+                try:
+                    proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait(10)
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)
+        if self._bus is not None:
+            self._bus.stop()
+            self._bus = None
+
+    def close(self) -> None:
+        self.stop()
+        remove_tree(self.workdir)
+
+
+_PROBE = """
+import uuid, keyring
+k = keyring.get_keyring()
+assert type(k).__module__ + "." + type(k).__qualname__ == "keyring.backends.SecretService.Keyring"
+user = "harness/" + uuid.uuid4().hex
+k.set_password("auren-tui-harness", user, "probe")
+assert k.get_password("auren-tui-harness", user) == "probe"
+k.delete_password("auren-tui-harness", user)
+print("ok")
+"""
+
+_LOCK = """
+import secretstorage
+with secretstorage.dbus_init() as conn:
+    collection = secretstorage.get_default_collection(conn)
+    collection.lock()
+    assert collection.is_locked()
+"""
+
+
+def _python() -> str:
+    import sys
+
+    return sys.executable
+
+
+def _run_python(code: str, env: dict[str, str]) -> None:
+    out = subprocess.run(
+        [_python(), "-c", code], env=env, capture_output=True, text=True, timeout=20, check=False
+    )
+    if out.returncode != 0:
+        raise ServiceUnavailable(f"keyring helper failed: {out.stderr.strip()[-500:]}")
+
+
+@dataclass
+class RealKeyring:
+    """What the ``real_keyring`` fixture yields."""
+
+    service: SecretServiceKeyring
+    env: dict[str, str]
+    """The whole environment for a subprocess that should use this keyring."""
+
+
+@pytest.fixture(scope="session")
+def real_keyring() -> Iterator[RealKeyring]:
+    import keyring
+    import keyring.core
+
+    service = SecretServiceKeyring()
+    try:
+        service.start()
+    except (ServiceUnavailable, OSError) as exc:
+        service.close()
+        unavailable(exc)
+    saved = {k: os.environ.get(k) for k in _FOREIGN}
+    for k in _FOREIGN:
+        os.environ.pop(k, None)
+    os.environ.update(service.env)
+    try:
+        keyring.core.init_backend()  # forget any backend chosen before this fixture ran
+        backend = keyring.get_keyring()
+        user = f"harness/{uuid.uuid4().hex}"
+        backend.set_password("auren-tui-harness", user, "probe")
+        if backend.get_password("auren-tui-harness", user) != "probe":
+            raise ServiceUnavailable("gnome-keyring: a stored entry did not read back")
+        backend.delete_password("auren-tui-harness", user)
+    except Exception as exc:
+        _restore(saved)
+        service.close()
+        unavailable(exc)
+    try:
+        yield RealKeyring(service=service, env=dict(os.environ))
+    finally:
+        _restore(saved)
+        service.close()
+
+
+def _restore(saved: dict[str, str | None]) -> None:
+    import keyring.core
+
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+    with contextlib.suppress(Exception):
+        keyring.core.init_backend()
