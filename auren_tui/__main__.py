@@ -17,7 +17,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"auren-tui {__version__}")
     parser.add_argument("--debug", action="store_true", help="show stack traces on errors")
-    parser.add_argument("--theme", default="auren-dark", help="theme name (default auren-dark)")
+    parser.add_argument(
+        "--theme", default=None, help="theme for this run (default: the remembered one)"
+    )
+    parser.add_argument(
+        "--profile", default=None, help="profile to open (default: ui.default_profile, else local)"
+    )
+    parser.add_argument(
+        "--read-only", action="store_true", help="disable every action that changes the server"
+    )
     # Headless commands: one line each; without one, the app starts.
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
     profile.register(commands)
@@ -30,10 +38,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command is not None:
         return run_command(args)
-    from auren_tui.app import build_app
+    from auren_tui.launch import launch
 
-    build_app(theme=args.theme).run()
-    return 0
+    return launch(args)
 
 
 if __name__ == "__main__":

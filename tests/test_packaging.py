@@ -52,7 +52,7 @@ def test_non_ui_layer_and_bridge_never_import_textual() -> None:
     # import-linter checks this too (make lint); this is the same rule as a test.
     offenders = [
         str(path.relative_to(REPO))
-        for package in ("auren_tui/core", "bridge_service")
+        for package in ("auren_tui/core", "auren_tui/cli", "bridge_service")
         for path, names in _imports(package).items()
         if any(n == "textual" or n.startswith("textual.") for n in names)
     ]
@@ -64,5 +64,6 @@ def test_themes_ship_in_the_wheel_config() -> None:
     assert '"themes" = "auren_tui/themes"' in text
     assert sorted(p.name for p in (REPO / "themes").glob("*.toml")) == [
         "auren-dark.toml",
+        "auren-high-contrast.toml",
         "auren-light.toml",
     ]

@@ -90,8 +90,6 @@ def common_options() -> argparse.ArgumentParser:
 
 def run_command(args: argparse.Namespace, ctx: Context | None = None) -> int:
     """Run the handler the parser chose; every error becomes one line and an exit status."""
-    from auren_tui.core.secrets import SecretError
-
     ctx = ctx or Context.from_env()
     handler: Handler = args.handler
     debug = bool(getattr(args, "debug", False))
@@ -100,17 +98,24 @@ def run_command(args: argparse.Namespace, ctx: Context | None = None) -> int:
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=ctx.err)
         return 130
-    except (CliError, ConfigError, SecretError) as exc:
-        code = exc.exit_code if isinstance(exc, CliError) else EXIT_FAILURE
-        if isinstance(exc, ConfigError):
-            code = EXIT_USAGE
+    except (CliError, ConfigError) as exc:
+        code = exc.exit_code if isinstance(exc, CliError) else EXIT_USAGE
         _report(ctx, str(exc), exc, debug)
         return code
     except Exception as exc:
-        first = (str(exc).strip().splitlines() or [""])[0]
-        hint = "" if debug else " (run with --debug for details)"
-        _report(ctx, f"unexpected {type(exc).__name__}: {first}{hint}", exc, debug)
+        if _is_secret_error(exc):
+            _report(ctx, str(exc), exc, debug)
+        else:
+            first = (str(exc).strip().splitlines() or [""])[0]
+            more = "" if debug else " (run with --debug for details)"
+            _report(ctx, f"unexpected {type(exc).__name__}: {first}{more}", exc, debug)
         return EXIT_FAILURE
+
+
+def _is_secret_error(exc: BaseException) -> bool:
+    # Only a loaded module can have raised one; importing it here would load keyring.
+    module = sys.modules.get("auren_tui.core.secrets")
+    return module is not None and isinstance(exc, module.SecretError)
 
 
 def _report(ctx: Context, message: str, exc: BaseException, debug: bool) -> None:

@@ -2,7 +2,7 @@
 
 Exit status: 0 when every service is healthy, 1 when one is not (or the
 connection failed), 2 for a usage or configuration error. Problems print as
-one line on stderr.
+one line on stderr (``run_command`` turns exceptions into that line).
 """
 
 from __future__ import annotations
@@ -12,19 +12,23 @@ import json
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any
 
+from auren_tui.cli import (
+    EXIT_FAILURE,
+    EXIT_OK,
+    CliError,
+    Commands,
+    Context,
+    Parser,
+    UsageError,
+    common_options,
+    run_command,
+)
 from auren_tui.core.catalog import Catalog
-from auren_tui.core.checks import DEFAULT_TIMEOUT
 from auren_tui.core.connection import Connection
 from auren_tui.core.model import BridgeFigures, ServiceStatus, Snapshot, sorted_services
 
 PROG = "auren-tui health"
-EXIT_HEALTHY, EXIT_UNHEALTHY, EXIT_USAGE = 0, 1, 2
-
-
-class UsageError(Exception):
-    """A bad option or configuration: exit 2."""
 
 
 def configure(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -35,9 +39,9 @@ def configure(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument(
         "--timeout",
         type=float,
-        default=DEFAULT_TIMEOUT,
+        default=None,
         metavar="S",
-        help=f"timeout of each check in seconds (default {DEFAULT_TIMEOUT:g})",
+        help="timeout of each check in seconds (default 3)",
     )
     parser.add_argument(
         "--catalog-port",
@@ -59,14 +63,22 @@ def configure(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     return parser
 
 
-def add_parser(subparsers: Any) -> argparse.ArgumentParser:
-    """Register ``health`` on the main parser's subparsers; returns its parser."""
+def add_parser(subparsers: Commands) -> argparse.ArgumentParser:
+    """Add ``health`` to the main parser's subparsers (handler set); returns its parser."""
     parser: argparse.ArgumentParser = subparsers.add_parser(
         "health",
-        help="check every service once and exit (0 healthy, 1 not, 2 usage error)",
-        description=__doc__.splitlines()[0] if __doc__ else None,
+        parents=[common_options()],
+        help="check every service once (exit 0 healthy, 1 not, 2 usage error)",
+        description="One refresh of a profile's services: a table, or JSON with --json.",
     )
-    return configure(parser)
+    configure(parser)
+    parser.set_defaults(handler=handle)
+    return parser
+
+
+def register(commands: Commands) -> None:
+    """The ``auren_tui.cli`` convention: one line in ``__main__``."""
+    add_parser(commands)
 
 
 # ---- building the pieces ---------------------------------------------------------------
@@ -121,28 +133,35 @@ class _WithoutDocker:
         self._inner.close()
 
 
-def open_profile(name: str | None) -> tuple[Connection, Catalog]:
-    """The connection and catalog of profile ``name`` (UsageError for config problems)."""
-    from auren_tui.core.config import ConfigError, load_config
-    from auren_tui.core.connection import LocalConnection
-    from auren_tui.core.paths import Locations
+def _one_line(exc: BaseException) -> str:
+    from auren_tui.core.checks import describe_error
 
-    locations = Locations.from_env()
-    try:
-        config = load_config(locations)
-        profile = config.profile(name or config.ui.default_profile or "local")
-    except ConfigError as exc:
-        raise UsageError(str(exc)) from None
+    if isinstance(exc, OSError):
+        return describe_error(exc)
+    text = " ".join(str(exc).split())
+    return text or describe_error(exc)
+
+
+def open_profile(name: str | None, ctx: Context) -> tuple[Connection, Catalog]:
+    """The connection and catalog of profile ``name`` (ConfigError for config problems)."""
+    from auren_tui.core.config import load_config
+    from auren_tui.core.connection import LocalConnection
+
+    config = load_config(ctx.locations)
+    profile = config.profile(name or config.ui.default_profile or "local")
     catalog = profile.catalog.with_overrides(profile.service_overrides)
     if profile.is_local:
         return LocalConnection(docker_host=profile.docker_host), catalog
     try:
-        from auren_tui.core import session
+        from auren_tui.core.session import open_connection
     except ImportError:
         raise UsageError(
             f"profile {profile.name!r}: remote profiles are not available in this build"
         ) from None
-    return session.open_connection(profile, locations), catalog
+    try:
+        return open_connection(profile, ctx.locations, ctx.secrets()), catalog
+    except Exception as exc:
+        raise CliError(f"cannot connect to {profile.target}: {_one_line(exc)}") from exc
 
 
 # ---- output -------------------------------------------------------------------------------
@@ -176,8 +195,11 @@ def _check_cell(status: ServiceStatus) -> str:
 def _bridge_line(figures: BridgeFigures) -> str:
     if figures.error and figures.source == "none":
         return f"bridge figures: unavailable ({figures.error})"
-    rate = sum(figures.rate_by_source_status.values())
-    parts = [f"{rate:.2f} webhooks/s"]
+    rates = figures.rate_by_source_status
+    if rates or figures.source == "prometheus":
+        parts = [f"{sum(rates.values()):.2f} webhooks/s"]
+    else:  # one scrape of /metrics has no rate yet
+        parts = ["rate unknown (one scrape)"]
     if figures.p95_seconds is not None:
         parts.append(f"p95 {figures.p95_seconds * 1000:.0f} ms")
     if figures.active_tasks is not None:
@@ -216,41 +238,39 @@ def snapshot_json(snapshot: Snapshot) -> str:
 # ---- the command -----------------------------------------------------------------------------
 
 
-def run(args: argparse.Namespace) -> int:
-    """Run ``auren-tui health`` with parsed ``args``; returns the exit status."""
-    from auren_tui.core.checks import describe_error
+def handle(args: argparse.Namespace, ctx: Context) -> int:
+    """The ``health`` handler: raises UsageError/CliError, returns the exit status."""
+    # Imported here: httpx alone costs ~0.6 s, which other commands need not pay.
+    from auren_tui.core.checks import DEFAULT_TIMEOUT
     from auren_tui.core.collector import Collector
 
-    try:
-        if not args.timeout > 0:
-            raise UsageError("--timeout must be a positive number of seconds")
-        connection, catalog = open_profile(args.profile)
-    except UsageError as exc:
-        print(f"{PROG}: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except Exception as exc:  # the connection failed: say so in one line
-        print(f"{PROG}: cannot connect: {describe_error(exc)}", file=sys.stderr)
-        return EXIT_UNHEALTHY
+    timeout = DEFAULT_TIMEOUT if args.timeout is None else args.timeout
+    if not timeout > 0:
+        raise UsageError("--timeout must be a positive number of seconds")
+    connection, catalog = open_profile(args.profile, ctx)
     try:
         catalog = apply_options(catalog, args.catalog_port, args.only)
         if args.no_docker:
             connection = _WithoutDocker(connection)
-        with Collector(connection, catalog, timeout=args.timeout) as collector:
+        with Collector(connection, catalog, timeout=timeout) as collector:
             snapshot = collector.collect()
-    except UsageError as exc:
-        print(f"{PROG}: {exc}", file=sys.stderr)
-        return EXIT_USAGE
     finally:
         connection.close()
-    print(snapshot_json(snapshot) if args.json else format_table(snapshot))
+    ctx.say(snapshot_json(snapshot) if args.json else format_table(snapshot))
     for error in snapshot.errors:
-        print(f"{PROG}: {error}", file=sys.stderr)
-    return EXIT_HEALTHY if snapshot.healthy else EXIT_UNHEALTHY
+        ctx.warn(error)
+    return EXIT_OK if snapshot.healthy else EXIT_FAILURE
+
+
+def run(args: argparse.Namespace, ctx: Context | None = None) -> int:
+    """Run ``health`` with parsed ``args``: errors as one line, the exit status returned."""
+    args.handler = handle
+    return run_command(args, ctx)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m auren_tui.cli.health``: the command without the main CLI."""
-    parser = configure(argparse.ArgumentParser(prog=PROG, description=__doc__))
+    parser = configure(Parser(prog=PROG, parents=[common_options()], description=__doc__))
     return run(parser.parse_args(argv))
 
 

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, TextIO, cast
+from typing import TYPE_CHECKING
 
 from auren_tui.cli import CliError, Commands, Context, UsageError, common_options
 from auren_tui.core.config import (
@@ -17,11 +16,9 @@ from auren_tui.core.config import (
     load_config,
     save_config,
 )
-from auren_tui.core.secrets import KEY_PASSPHRASE, SSH_PASSWORD, SecretError
 
 if TYPE_CHECKING:
     from auren_tui.core.config import AuthKind
-    from auren_tui.core.paths import Locations
 
 
 def register(commands: Commands) -> None:
@@ -87,6 +84,8 @@ def _port(text: str) -> int:
 
 
 def cmd_add(args: argparse.Namespace, ctx: Context) -> int:
+    from auren_tui.core.secrets import KEY_PASSPHRASE, SSH_PASSWORD  # lazy: loads keyring
+
     name = check_name(args.name)
     if name == LOCAL:
         raise UsageError("'local' is the built-in profile for this machine; choose another name")
@@ -192,6 +191,8 @@ def cmd_show(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def _secret_names(ctx: Context, profile: str) -> str:
+    from auren_tui.core.secrets import SecretError  # lazy: loads keyring
+
     try:
         names = ctx.secrets().names(profile)
     except SecretError as exc:
@@ -203,6 +204,8 @@ def _secret_names(ctx: Context, profile: str) -> str:
 
 
 def cmd_remove(args: argparse.Namespace, ctx: Context) -> int:
+    from auren_tui.core.secrets import SecretError  # lazy: loads keyring
+
     name = args.name
     if name == LOCAL:
         raise UsageError("the built-in profile 'local' cannot be removed")
@@ -233,21 +236,12 @@ def cmd_remove(args: argparse.Namespace, ctx: Context) -> int:
 # --------------------------------------------------------------------------- trust
 
 
-class _TrustHost(Protocol):
-    def __call__(
-        self, profile: Profile, locations: Locations, assume_yes: bool, out: TextIO
-    ) -> int: ...
-
-
 def cmd_trust(args: argparse.Namespace, ctx: Context) -> int:
     config = load_config(ctx.locations)
     profile = config.profile(args.name)
     if profile.is_local:
         raise UsageError("'local' reaches this machine without SSH: there is no host key to trust")
-    try:
-        # Imported by name: host-key handling (paramiko) loads only for this command.
-        hostkeys = importlib.import_module("auren_tui.core.hostkeys")
-    except ImportError as exc:
-        raise CliError(f"host-key trust is not available: {exc}") from exc
-    trust_host = cast(_TrustHost, hostkeys.trust_host)
-    return trust_host(profile, ctx.locations, assume_yes=args.yes, out=ctx.out)
+    # Lazy: paramiko loads for this command only.
+    from auren_tui.core.hostkeys import trust_host
+
+    return trust_host(profile, ctx.locations, assume_yes=args.yes, out=ctx.out, inp=ctx.stdin)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 import getpass
-
-from pydantic import SecretStr
+from typing import TYPE_CHECKING
 
 from auren_tui.cli import CliError, Commands, Context, UsageError, common_options
 from auren_tui.core.config import LOCAL, check_name, load_config
-from auren_tui.core.secrets import hint
+
+if TYPE_CHECKING:
+    from pydantic import SecretStr
 
 
 def register(commands: Commands) -> None:
@@ -18,7 +19,7 @@ def register(commands: Commands) -> None:
         "secret",
         help="manage secrets in the OS keyring",
         description=(
-            "Secrets (SSH password 'ssh-password', key passphrase 'key-passphrase', webhook "
+            "Secrets (SSH password 'ssh_password', key passphrase 'key_passphrase', webhook "
             "secrets) live in the OS keyring as auren-tui / PROFILE/NAME, never in a file."
         ),
     )
@@ -44,6 +45,8 @@ def register(commands: Commands) -> None:
 
 
 def cmd_set(args: argparse.Namespace, ctx: Context) -> int:
+    from auren_tui.core.secrets import hint  # lazy: loads keyring
+
     profile = check_name(args.profile)
     name = check_name(args.name, "secret")
     load_config(ctx.locations).profile(profile)
@@ -51,6 +54,7 @@ def cmd_set(args: argparse.Namespace, ctx: Context) -> int:
     store.check_backend()  # refuse before the operator types anything
     value = _read_value(ctx, f"{profile}/{name}")
     store.set(profile, name, value)
+
     ctx.say(f"stored {profile}/{name} ({hint(value)})")
     return 0
 
@@ -71,6 +75,8 @@ def _read_value(ctx: Context, what: str) -> SecretStr:
             value = value[:-1]
     if not value:
         raise UsageError(f"empty secret for {what}; nothing stored")
+    from pydantic import SecretStr
+
     return SecretStr(value)
 
 

@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -21,7 +22,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import httpx
 
 from auren_tui.core.catalog import Catalog, ServiceSpec
-from auren_tui.core.checks import DEFAULT_TIMEOUT, describe_error, run_check
+from auren_tui.core.checks import DEFAULT_TIMEOUT, describe_error, http_client, run_check
 from auren_tui.core.connection import Connection
 from auren_tui.core.model import (
     BridgeFigures,
@@ -37,6 +38,9 @@ if TYPE_CHECKING:
     import docker
 
 T = TypeVar("T")
+_Figures = tuple[float | None, int | None, int | None]  # cpu %, memory bytes, memory limit
+_Stats = tuple[dict[str, Any], float, float]  # stats body, ms taken, monotonic time done
+STATS_MAX_AGE = 10.0  # seconds a prefetched stats sample stays worth showing
 
 __all__ = [  # sorted_services lives with the model; re-exported for callers of collect()
     "Collector",
@@ -72,6 +76,8 @@ class Collector:
     ``bridge_selector`` is a PromQL label matcher (``job="biometric-bridge"``)
     added to every bridge metric, for a Prometheus that scrapes more than one
     exporter of the same metric names (the old bridge exports them too).
+    ``stats_wait`` bounds the wait for a container's CPU and memory figures
+    (see ``_container_figures``); the figures may lag one refresh behind.
     """
 
     def __init__(
@@ -82,6 +88,7 @@ class Collector:
         *,
         timeout: float = DEFAULT_TIMEOUT,
         bridge_selector: str = "",
+        stats_wait: float = 0.3,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.connection = connection
@@ -89,19 +96,26 @@ class Collector:
         self.prometheus_fallback_metrics = prometheus_fallback_metrics
         self.timeout = timeout
         self.bridge_selector = bridge_selector
+        self.stats_wait = stats_wait
         self.clock = clock
         self.last_timings: dict[str, float] = {}
         """Milliseconds spent per part of the last collect (``check:redis``, ``docker.stats:…``)."""
         self._lock = threading.Lock()
+        self._http: httpx.Client | None = None  # shared by the refreshes' threads
         self._docker: docker.DockerClient | None = None
         self._docker_url: str | None = None
         self._prev_scrape: _Scrape | None = None
         self._prev_cpu: dict[str, tuple[int, int]] = {}  # container id -> (cpu total, system)
+        self._stats_pending: dict[str, Future[_Stats]] = {}
+        self._stats_figures: dict[str, _Figures] = {}  # container id -> last known figures
 
     # ---- lifecycle ------------------------------------------------------------------
     def close(self) -> None:
-        """Close the cached Docker client."""
+        """Close the cached HTTP and Docker clients."""
         self._drop_docker()
+        if self._http is not None:
+            self._http.close()
+            self._http = None
 
     def __enter__(self) -> Collector:
         return self
@@ -117,6 +131,8 @@ class Collector:
             began = time.perf_counter()
             taken_at = self.clock()
             specs = self.catalog.services
+            if self._http is None:
+                self._http = http_client(self.timeout)
             bridge = self.catalog.by_role("bridge")
             workers = max(2, min(16, len(specs) + 2))
             with ThreadPoolExecutor(workers, thread_name_prefix="auren-collect") as pool:
@@ -170,7 +186,7 @@ class Collector:
             return CheckResult(
                 False, None, f"no route to {spec.host}:{spec.port}: {describe_error(exc)}"
             )
-        return run_check(spec.check, host, port, spec.path, self.timeout)
+        return run_check(spec.check, host, port, spec.path, self.timeout, self._http)
 
     def _status(
         self, spec: ServiceSpec, check: CheckResult, containers: dict[str, ContainerInfo] | None
@@ -245,7 +261,44 @@ class Collector:
                     out[name] = _result(fut, lambda e: ContainerInfo(state="unknown"))
         live = set(found.values())
         self._prev_cpu = {k: v for k, v in self._prev_cpu.items() if k in live}
+        self._stats_figures = {k: v for k, v in self._stats_figures.items() if k in live}
+        self._stats_pending = {k: v for k, v in self._stats_pending.items() if k in live}
         return out, None
+
+    def _container_figures(
+        self, client: docker.DockerClient, name: str, cid: str, timings: dict[str, float]
+    ) -> _Figures:
+        """CPU%, memory and limit from the newest stats sample, waiting ``stats_wait`` at most.
+
+        A Docker stats call takes up to a second even with ``one_shot`` (the
+        daemon answers at its collector's next tick), so it never holds up the
+        refresh: a call still running is left to finish in the background and
+        is read by the next refresh; meanwhile the last figures stand. At most
+        one call per container is in flight.
+        """
+        pending = self._stats_pending.pop(cid, None)
+        if pending is not None and pending.done() and _stale(pending):
+            pending = None  # prefetched before a long pause: not worth showing
+        if pending is None:
+            pending = _fetch_stats(client, cid)
+        try:
+            stats, took_ms, _ = pending.result(timeout=self.stats_wait)
+        except FutureTimeout:
+            self._stats_pending[cid] = pending
+            return self._stats_figures.get(cid, (None, None, None))
+        except Exception:
+            stats, took_ms = {}, 0.0
+        timings[f"docker.stats:{name}"] = took_ms
+        # Prefetch the next sample, so the next refresh finds it ready.
+        self._stats_pending[cid] = _fetch_stats(client, cid)
+        if not stats:
+            return self._stats_figures.get(cid, (None, None, None))
+        figures = (cpu_percent(stats, self._prev_cpu.get(cid)), *memory_usage(stats))
+        sample = _cpu_sample(stats.get("cpu_stats") or {})
+        if sample is not None:
+            self._prev_cpu[cid] = sample
+        self._stats_figures[cid] = figures
+        return figures
 
     def _container_info(
         self, client: docker.DockerClient, name: str, cid: str, timings: dict[str, float]
@@ -255,21 +308,9 @@ class Collector:
         timings[f"docker.inspect:{name}"] = _ms(began)
         state: dict[str, Any] = attrs.get("State") or {}
         status = str(state.get("Status") or "unknown")
-        cpu: float | None = None
-        mem: int | None = None
-        limit: int | None = None
+        cpu = mem = limit = None
         if status == "running":
-            began = time.perf_counter()
-            try:
-                stats: dict[str, Any] = client.api.stats(cid, stream=False, one_shot=True)
-            except Exception:
-                stats = {}  # figures are optional; the row stands without them
-            timings[f"docker.stats:{name}"] = _ms(began)
-            cpu = cpu_percent(stats, self._prev_cpu.get(cid))
-            sample = _cpu_sample(stats.get("cpu_stats") or {})
-            if sample is not None:
-                self._prev_cpu[cid] = sample
-            mem, limit = memory_usage(stats)
+            cpu, mem, limit = self._container_figures(client, name, cid, timings)
         health = (state.get("Health") or {}).get("Status")
         return ContainerInfo(
             state=status,
@@ -310,6 +351,7 @@ class Collector:
 
         host, port = self._endpoint(spec)
         sel = "{" + self.bridge_selector + "}" if self.bridge_selector else ""
+        extra = f",{self.bridge_selector}" if self.bridge_selector else ""
         # The library retries 3 times with back-off by default: seconds lost per refresh.
         prom = PrometheusConnect(
             f"http://{host}:{port}", disable_ssl=True, retry=Retry(total=0), timeout=self.timeout
@@ -320,9 +362,14 @@ class Collector:
                 result: list[dict[str, Any]] = prom.custom_query(promql)
                 return result
 
-            gauges = {name: query(f"{name}{sel}") for name in GAUGES}
-            if not any(gauges.values()):
+            # The three gauges in one round trip (each is one through an SSH tunnel).
+            found = query(f'{{__name__=~"{"|".join(GAUGES)}"{extra}}}')
+            if not found:
                 return None
+            gauges = {
+                name: [g for g in found if g.get("metric", {}).get("__name__") == name]
+                for name in GAUGES
+            }
             rates = query(f"sum by (source,status) (rate({EVENTS}{sel}[1m]))")
             p95 = query(f"histogram_quantile(0.95, sum by (le) (rate({DURATION_BUCKET}{sel}[5m])))")
         finally:
@@ -346,8 +393,8 @@ class Collector:
         from prometheus_client.parser import text_string_to_metric_families
 
         host, port = self._endpoint(spec)
-        with httpx.Client(timeout=self.timeout, trust_env=False) as client:
-            response = client.get(f"http://{host}:{port}/metrics")
+        assert self._http is not None  # created by collect()
+        response = self._http.get(f"http://{host}:{port}/metrics")
         response.raise_for_status()
         now = time.monotonic()
         scrape = _Scrape(at=now)
@@ -386,6 +433,30 @@ class Collector:
 
 
 # ---- pure helpers (unit-testable) ---------------------------------------------------------------
+
+
+def _fetch_stats(client: docker.DockerClient, cid: str) -> Future[_Stats]:
+    """One ``stats`` call on a daemon thread (an exiting CLI does not wait for it)."""
+    future: Future[_Stats] = Future()
+
+    def work() -> None:
+        began = time.perf_counter()
+        try:
+            stats: dict[str, Any] = client.api.stats(cid, stream=False, one_shot=True)
+        except BaseException as exc:
+            future.set_exception(exc)
+        else:
+            future.set_result((stats, _ms(began), time.monotonic()))
+
+    threading.Thread(target=work, name=f"auren-stats-{cid[:12]}", daemon=True).start()
+    return future
+
+
+def _stale(future: Future[_Stats]) -> bool:
+    try:
+        return time.monotonic() - future.result()[2] > STATS_MAX_AGE
+    except Exception:
+        return True
 
 
 def flatten_components(body: dict[str, Any] | None) -> dict[str, str]:

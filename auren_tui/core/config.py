@@ -111,6 +111,10 @@ class AppConfig:
     profiles: Mapping[str, Profile] = field(default_factory=lambda: {LOCAL: local_profile()})
     ui: UiPrefs = field(default_factory=UiPrefs)
 
+    def __post_init__(self) -> None:
+        if LOCAL not in self.profiles:
+            object.__setattr__(self, "profiles", {LOCAL: local_profile(), **self.profiles})
+
     def profile(self, name: str) -> Profile:
         """The profile called ``name``; ConfigError (one line) if there is none."""
         try:
@@ -336,8 +340,14 @@ def _profile_table(p: Profile) -> dict[str, Any]:
     if p.docker_host:
         t["docker_host"] = p.docker_host
     if p.service_overrides:
-        t["services"] = {s: dict(f) for s, f in p.service_overrides.items()}
+        t["services"] = {s: _canonical(p.service_overrides[s]) for s in sorted(p.service_overrides)}
     return t
+
+
+def _canonical(fields: Mapping[str, object]) -> dict[str, object]:
+    """Known keys in a fixed order, so equal configs write equal files."""
+    known = {k: fields[k] for k in _SERVICE_KEYS if k in fields}
+    return known | {k: v for k, v in sorted(fields.items()) if k not in known}
 
 
 def _to_toml(config: AppConfig) -> dict[str, Any]:

@@ -20,10 +20,11 @@ from __future__ import annotations
 import base64
 import contextlib
 import fcntl
-import fnmatch
+import functools
 import hashlib
 import hmac
 import os
+import re
 import socket
 import sys
 from collections.abc import Iterator, Sequence
@@ -136,6 +137,17 @@ class HostKeyChanged(HostKeyError):
         return self.known_hosts_path
 
 
+class KnownHostsUnreadable(HostKeyError):
+    """The known_hosts file exists but cannot be read: no key can be checked."""
+
+    def __init__(self, known_hosts: Path, error: OSError) -> None:
+        self.known_hosts = known_hosts
+        reason = error.strerror or type(error).__name__
+        super().__init__(
+            f"cannot read {_display(known_hosts)}: {reason}; no host key can be checked"
+        )
+
+
 @dataclass(frozen=True)
 class KnownHostEntry:
     """One usable line of a known_hosts file."""
@@ -160,11 +172,19 @@ def _match_patterns(patterns: Sequence[str], name: str) -> bool:
         if pattern.startswith("|1|"):
             hit = _match_hashed(pattern, name)
         else:
-            hit = fnmatch.fnmatchcase(name, pattern.lower())
+            hit = _glob(pattern.lower()).fullmatch(name) is not None
         if hit and negated:
             return False
         found = found or hit
     return found
+
+
+@functools.lru_cache(maxsize=256)
+def _glob(pattern: str) -> re.Pattern[str]:
+    """OpenSSH patterns know only ``*`` and ``?`` (``[`` of ``[host]:port`` is literal)."""
+    return re.compile(
+        "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    )
 
 
 def _match_hashed(pattern: str, name: str) -> bool:
@@ -186,6 +206,8 @@ def read_entries(known_hosts: Path) -> Iterator[KnownHostEntry]:
         text = known_hosts.read_text(encoding="utf-8", errors="replace")
     except FileNotFoundError:
         return
+    except OSError as exc:
+        raise KnownHostsUnreadable(known_hosts, exc) from exc
     for number, line in enumerate(text.splitlines(), start=1):
         fields = line.split()
         if not fields or fields[0].startswith("#"):
@@ -324,7 +346,11 @@ def trust_host(
     del locations  # known_hosts is not an auren-tui file
     path = known_hosts_path(profile)
     label = host_label(profile.host, profile.port)
-    prefer = known_key_types(path, profile.host, profile.port)
+    try:
+        prefer = known_key_types(path, profile.host, profile.port)
+    except KnownHostsUnreadable as exc:
+        out.write(f"{exc}\n")
+        return 1
     try:
         key = fetch_host_key(profile.host, profile.port, timeout, prefer=prefer)
     except (OSError, paramiko.SSHException, EOFError) as exc:

@@ -1,7 +1,7 @@
 """Secrets in the OS keyring, and only there.
 
 Every secret is a keyring entry of service ``auren-tui`` and user
-``<profile>/<name>`` (e.g. ``prod/ssh-password``). The keyring cannot list
+``<profile>/<name>`` (e.g. ``prod/ssh_password``). The keyring cannot list
 its entries, so each profile keeps an index of its secret names in one more
 entry, ``<profile>/.names`` (a JSON list): names, never values.
 
@@ -31,8 +31,8 @@ if TYPE_CHECKING:
 SERVICE = "auren-tui"
 
 # Conventional secret names (the SSH connection asks for these).
-SSH_PASSWORD = "ssh-password"  # noqa: S105 - a name, not a password
-KEY_PASSPHRASE = "key-passphrase"  # noqa: S105 - a name, not a passphrase
+SSH_PASSWORD = "ssh_password"  # noqa: S105 - a name, not a password
+KEY_PASSPHRASE = "key_passphrase"  # noqa: S105 - a name, not a passphrase
 
 _INDEX = ".names"
 
@@ -148,15 +148,15 @@ class SecretStore:
             raise SecretError(message) from exc
 
     @staticmethod
-    def _user(profile: str, name: str = _INDEX) -> str:
-        """The keyring user name ``profile/name`` (the names index by default)."""
+    def _user(profile: str, name: str | None = None) -> str:
+        """The keyring user name ``profile/name``, or of the profile's names index."""
         try:
             check_name(profile, "profile")
-            if name != _INDEX:
-                check_name(name, "secret")
+            if name is not None:
+                check_name(name, "secret")  # never starts with '.': cannot hit the index
         except ConfigError as exc:
             raise SecretError(str(exc)) from None
-        return f"{profile}/{name}"
+        return f"{profile}/{_INDEX if name is None else name}"
 
     def get(self, profile: str, name: str) -> SecretStr | None:
         """The secret ``profile/name``, or None if there is none."""

@@ -10,7 +10,6 @@ import threading
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from itertools import cycle
 from typing import Protocol
 
@@ -46,10 +45,6 @@ class Backend(Protocol):
         ...
 
     def close(self) -> None: ...
-
-
-def known_hosts_file(profile: Profile) -> Path:
-    return profile.known_hosts or Path.home() / ".ssh" / "known_hosts"
 
 
 def open_connection(
@@ -106,7 +101,7 @@ class LiveBackend:
         from auren_tui.core import hostkeys
 
         assert isinstance(error, hostkeys.UnknownHostKey)
-        path = known_hosts_file(self.profile)
+        path = hostkeys.known_hosts_path(self.profile)
         hostkeys.trust(path, error.host, error.port, error.key)
         return str(path)
 

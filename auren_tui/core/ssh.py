@@ -17,6 +17,12 @@ with paramiko:
 
 Everything is blocking and thread-safe; call it from worker threads. Every
 network operation has a timeout.
+
+Threads: paramiko's transport thread; one supervisor (``start()``) that
+polls the transport every 0.25 s and runs each heartbeat in a short-lived
+thread; per forwarder one accept thread and one pump thread per forwarded
+connection (core/tunnels.py); a timer while an exec request is pending.
+``close()`` stops and joins all of them.
 """
 
 from __future__ import annotations
@@ -75,6 +81,8 @@ def _reason(exc: BaseException) -> str:
     """One line about a library error (paramiko's messages carry no secret)."""
     if isinstance(exc, socket.timeout | TimeoutError):
         return "timed out"
+    if isinstance(exc, EOFError):
+        return "closed by the server"
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror
     lines = str(exc).strip().splitlines()
@@ -177,13 +185,16 @@ class SshConnection:
                 self._supervisor.start()
 
     def _install(self, transport: paramiko.Transport) -> None:
+        old: paramiko.Transport | None = None
         with self._cond:
-            if self._closed:
-                close_transport(transport)
-                raise ConnectFailed(f"the connection to {self.label} is closed")
-            old, self._transport = self._transport, transport
-            self.last_error = None
-        self._set_state("connected")
+            closed = self._closed
+            if not closed:
+                old, self._transport = self._transport, transport
+                self.last_error = None
+                self._set_state("connected")  # with the transport, atomically
+        if closed:
+            close_transport(transport)
+            raise ConnectFailed(f"the connection to {self.label} is closed")
         if old is not None and old is not transport:
             close_transport(old)
 
@@ -329,23 +340,20 @@ class SshConnection:
     def _supervise(self) -> None:
         try:
             last_beat = time.monotonic()
+            silent: str | None = None  # why the heartbeat gave up on the transport
             while not self._stopping.is_set():
                 transport = self._transport
                 if transport is None or not transport.is_active():
-                    if not self._reconnect():
+                    if not self._reconnect(silent):
                         return
-                    last_beat = time.monotonic()
+                    last_beat, silent = time.monotonic(), None
                     continue
                 if self._stopping.wait(POLL):
                     return
                 if time.monotonic() - last_beat >= self.heartbeat_interval:
                     last_beat = time.monotonic()
                     if not self._heartbeat(transport) and not self._stopping.is_set():
-                        log.warning(
-                            "%s: no answer for %.0f s, reconnecting",
-                            self.label,
-                            self.heartbeat_timeout,
-                        )
+                        silent = f"no answer for {self.heartbeat_timeout:g} s"
         except Exception as exc:  # a bug must not leave the UI believing we are connected
             log.exception("%s: supervisor failed", self.label)
             self._set_state("failed", error=f"internal error: {_reason(exc)}")
@@ -371,14 +379,15 @@ class SshConnection:
         thread.join(self.connect_timeout)
         return answered and transport.is_active()
 
-    def _reconnect(self) -> bool:
+    def _reconnect(self, why: str | None = None) -> bool:
         """Reconnect with backoff. False when closing, or on an error retrying cannot fix."""
         with self._cond:
             old, self._transport = self._transport, None
         if old is not None:
-            reason = old.get_exception()
+            exc = old.get_exception()
             close_transport(old)
-            error = f"connection to {self.label} lost" + (f": {_reason(reason)}" if reason else "")
+            why = why or (_reason(exc) if exc else None)
+            error = f"connection to {self.label} lost" + (f": {why}" if why else "")
             log.warning("%s", error)
             self._set_state("reconnecting", 0, error)
         delay = self.backoff_start

@@ -22,6 +22,7 @@ import shutil
 import socket
 import tempfile
 import threading
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 
@@ -247,6 +248,8 @@ class UnixForwarder(Forwarder):
             shutil.rmtree(self.directory, ignore_errors=True)
             raise
         super().__init__(listener, opener, name, send_timeout)
+        # Also at interpreter exit, if close() is never called.
+        self._cleanup = weakref.finalize(self, shutil.rmtree, self.directory, ignore_errors=True)
 
     @property
     def url(self) -> str:
@@ -254,4 +257,4 @@ class UnixForwarder(Forwarder):
 
     def close(self, timeout: float = 5.0) -> None:
         super().close(timeout)
-        shutil.rmtree(self.directory, ignore_errors=True)
+        self._cleanup()

@@ -7,6 +7,7 @@ from collections import defaultdict, deque
 from collections.abc import Callable
 
 from rich.text import Text
+from textual.coordinate import Coordinate
 from textual.widgets import DataTable
 
 from auren_tui.core.model import sorted_services
@@ -47,11 +48,11 @@ class ServiceTable(DataTable[Text]):
         for s in snapshot.services:
             self._history[s.name].append(s.check.latency_ms if s.check else None)
         self._last = snapshot
-        self._render()
+        self._refill()
 
     def set_filter(self, text: str) -> None:
         self.filter_text = text.strip().lower()
-        self._render()
+        self._refill()
 
     def _matches(self, s: ServiceStatus) -> bool:
         if not self.filter_text:
@@ -59,12 +60,12 @@ class ServiceTable(DataTable[Text]):
         hay = " ".join([s.name, s.title, s.health, s.container.state if s.container else ""])
         return self.filter_text in hay.lower()
 
-    def _render(self) -> None:
+    def _refill(self) -> None:
         if self._last is None:
             return
         cursor_key = None
         if self.row_count and 0 <= self.cursor_row < self.row_count:
-            cursor_key = self.coordinate_to_cell_key((self.cursor_row, 0)).row_key.value
+            cursor_key = self.coordinate_to_cell_key(Coordinate(self.cursor_row, 0)).row_key.value
         self.clear()
         now = self.clock()
         for s in sorted_services(self._last):

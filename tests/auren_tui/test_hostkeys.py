@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import io
 import stat
 import subprocess
@@ -13,6 +14,7 @@ import pytest
 from auren_tui.core.config import Profile
 from auren_tui.core.hostkeys import (
     HostKeyChanged,
+    KnownHostsUnreadable,
     UnknownHostKey,
     check_host_key,
     fetch_host_key,
@@ -23,7 +25,7 @@ from auren_tui.core.hostkeys import (
     trust_host,
 )
 from auren_tui.core.paths import Locations
-from tests.services.base import free_port
+from tests.services.base import free_port, wait_until
 from tests.services.sshd import Sshd
 
 HOST = "203.0.113.7"  # never contacted: these tests only read and write files
@@ -39,8 +41,6 @@ def keygen(path: Path, kind: str = "ed25519") -> paramiko.PKey:
 
 def public_key(pub: Path) -> paramiko.PKey:
     kind, blob = pub.read_text().split()[:2]
-    import base64
-
     return paramiko.PKey.from_type_string(kind, base64.b64decode(blob))
 
 
@@ -95,6 +95,20 @@ def test_missing_file_is_unknown(tmp_path: Path, keys: dict[str, paramiko.PKey])
     assert err.fingerprint in str(err)
 
 
+def test_unreadable_file_is_an_error_not_unknown(
+    tmp_path: Path, keys: dict[str, paramiko.PKey], locations: Locations
+) -> None:
+    path = tmp_path / "known_hosts"
+    path.mkdir()  # root reads any file: a directory is what cannot be read here
+    with pytest.raises(KnownHostsUnreadable, match="Is a directory") as info:
+        check_host_key(path, HOST, 22, keys["a"])
+    assert "\n" not in str(info.value)
+    out = io.StringIO()
+    profile = Profile(name="x", host="127.0.0.1", port=free_port(), known_hosts=path)
+    assert trust_host(profile, locations, True, out) == 1
+    assert f"cannot read {path}: Is a directory" in out.getvalue()
+
+
 def test_match_plain_bracketed_and_port_22(tmp_path: Path, keys: dict[str, paramiko.PKey]) -> None:
     path = tmp_path / "known_hosts"
     path.write_text(
@@ -116,9 +130,7 @@ def test_match_plain_bracketed_and_port_22(tmp_path: Path, keys: dict[str, param
 def test_changed_key_names_file_and_line(tmp_path: Path, keys: dict[str, paramiko.PKey]) -> None:
     path = tmp_path / "known_hosts"
     path.write_text(
-        f"{entry('other.example', keys['a'])}\n"
-        "# comment\n"
-        f"{entry(f'[{HOST}]:2222', keys['a'])}\n"
+        f"{entry('other.example', keys['a'])}\n# comment\n{entry(f'[{HOST}]:2222', keys['a'])}\n"
     )
     with pytest.raises(HostKeyChanged) as info:
         check_host_key(path, HOST, 2222, keys["b"])
@@ -287,16 +299,14 @@ def test_fetch_host_key_does_not_authenticate(sshd: Sshd) -> None:
     key = fetch_host_key(sshd.host, sshd.port, timeout=10)
     assert fingerprint_sha256(key) == openssh_fingerprint(sshd.host_key_path.with_suffix(".pub"))
     assert f"{key.get_name()} {key.get_base64()}" == sshd.host_public_key
-    from tests.services.base import wait_until
-
     wait_until(lambda: "[preauth]" in sshd_log_since(sshd, offset), 10, "sshd logs the close")
     log = sshd_log_since(sshd, offset)
     assert "Accepted" not in log
     assert "Failed" not in log
 
 
-def test_fetch_host_key_unreachable_times_out_or_refuses() -> None:
-    with pytest.raises(OSError):
+def test_fetch_host_key_unreachable_is_refused() -> None:
+    with pytest.raises(ConnectionRefusedError):
         fetch_host_key("127.0.0.1", free_port(), timeout=2)
 
 

@@ -127,9 +127,7 @@ class SecretServiceKeyring:
         assert self._daemon.stdin is not None
         self._daemon.stdin.write(self.password.encode())
         self._daemon.stdin.close()
-        wait_until(
-            self.round_trip, timeout=20, what="gnome-keyring", proc=self._daemon, log=log
-        )
+        wait_until(self.round_trip, timeout=20, what="gnome-keyring", proc=self._daemon, log=log)
         return self
 
     def round_trip(self) -> bool:
