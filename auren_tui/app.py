@@ -15,7 +15,7 @@ from auren_tui.commands import AurenCommands
 from auren_tui.core.config import UiPrefs
 from auren_tui.core.session import Backend
 from auren_tui.dialogs.trust_host import TrustHostDialog
-from auren_tui.messages import ConnectFailed, Connected, HostKeyUnknown
+from auren_tui.messages import Connected, ConnectFailed, HostKeyUnknown
 from auren_tui.screens.dashboard import DashboardScreen
 from auren_tui.screens.help import HelpScreen
 from auren_tui.themes import load_themes

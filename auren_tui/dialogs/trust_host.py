@@ -28,7 +28,9 @@ class TrustHostDialog(ModalScreen[bool]):
         Binding("n", "refuse", "Refuse", show=False),
     ]
 
-    def __init__(self, host: str, port: int, key_type: str, fingerprint: str, known_hosts: str) -> None:
+    def __init__(
+        self, host: str, port: int, key_type: str, fingerprint: str, known_hosts: str
+    ) -> None:
         super().__init__()
         self.host, self.port = host, port
         self.key_type, self.fingerprint = key_type, fingerprint

@@ -10,9 +10,8 @@ from rich.text import Text
 from textual.coordinate import Coordinate
 from textual.widgets import DataTable
 
-from auren_tui.core.model import sorted_services
 from auren_tui.core.format import duration, millis, size, sparkline
-from auren_tui.core.model import ServiceStatus, Snapshot
+from auren_tui.core.model import ServiceStatus, Snapshot, sorted_services
 
 HEALTH_STYLE = {
     "healthy": "bold $success",
@@ -20,8 +19,19 @@ HEALTH_STYLE = {
     "unhealthy": "bold $error",
     "unknown": "$text-muted",
 }
-COLUMNS = ("Service", "Health", "Container", "Up", "Restarts", "Check", "Latency", "Trend",
-           "CPU", "Mem", "Details")
+COLUMNS = (
+    "Service",
+    "Health",
+    "Container",
+    "Up",
+    "Restarts",
+    "Check",
+    "Latency",
+    "Trend",
+    "CPU",
+    "Mem",
+    "Details",
+)
 
 
 class ServiceTable(DataTable[Text]):

@@ -67,7 +67,11 @@ def stack(bridge_health: str = "healthy", redis_down: bool = False, at: float = 
         _svc("grafana", "Grafana", latency=6.0),
     )
     bridge = BridgeFigures(
-        rate_by_source_status={"oura/accepted": 4.2, "whoop/accepted": 2.0, "healthkit/forbidden": 0.1},
+        rate_by_source_status={
+            "oura/accepted": 4.2,
+            "whoop/accepted": 2.0,
+            "healthkit/forbidden": 0.1,
+        },
         p95_seconds=0.0123,
         active_tasks=3,
         outbox_backlog=0,
