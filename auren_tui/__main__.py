@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from auren_tui import __version__
-from auren_tui.cli import Parser, profile, run_command, secret
+from auren_tui.cli import Parser, health, profile, run_command, secret
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
     profile.register(commands)
     secret.register(commands)
+    health.register(commands)
     return parser
 
 

@@ -84,9 +84,9 @@ def _failed(detail: str) -> CheckResult:
 
 def _json_body(response: httpx.Response) -> dict[str, Any] | None:
     content = response.content
-    looks_json = "json" in response.headers.get("content-type", "") or content.lstrip()[:1] in (
-        b"{",
-    )
+    # Some servers (busybox httpd) send JSON without a JSON content type.
+    typed = "json" in response.headers.get("content-type", "")
+    looks_json = typed or content.lstrip().startswith(b"{")
     if not looks_json or len(content) > MAX_BODY_BYTES:
         return None
     try:

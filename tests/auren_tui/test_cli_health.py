@@ -86,7 +86,7 @@ def _run(args: list[str], home: Path) -> subprocess.CompletedProcess[str]:
         "AUREN_TUI_HOME": str(home / "auren"),
     }
     return subprocess.run(
-        [sys.executable, "-m", "auren_tui.cli.health", *args],
+        [str(Path(sys.executable).parent / "auren-tui"), "health", *args],
         capture_output=True,
         text=True,
         env=env,

@@ -421,6 +421,36 @@ def test_missing_container_is_unhealthy(stack: Stack) -> None:
     assert sorted_services(snap)[0].name == "ghost"
 
 
+def test_restart_loop_is_unhealthy_with_its_restart_count(stack: Stack, test_image: str) -> None:
+    """The incident: a container that exits at start, restarted by Docker again and again."""
+    name = f"auren-tui-loop-{uuid.uuid4().hex[:6]}"
+    client = stack.engine.client()
+    container = client.containers.run(
+        test_image,
+        command=["/bin/sh", "-c", "exit 3"],
+        detach=True,
+        network_mode="host",
+        name=name,
+        restart_policy={"Name": "always"},
+    )
+    try:
+        spec = ServiceSpec("looping", "Looping", name, 0, check="none", path="")
+        with Collector(_conn(stack), stack.catalog(spec)) as collector:
+
+            def looping() -> Any:
+                row = {s.name: s for s in collector.collect().services}["looping"]
+                c = row.container
+                return row if c and c.restart_count >= 2 and c.state != "running" else None
+
+            row = _wait_for("a restart loop", looping, timeout=30)
+    finally:
+        with contextlib.suppress(Exception):
+            container.remove(force=True)
+        client.close()
+    assert row.health == "unhealthy"
+    assert row.container.state in {"restarting", "exited"}
+
+
 def test_stopped_service_is_unhealthy_with_one_line(stack: Stack) -> None:
     private = Redis().start()
     try:
