@@ -22,6 +22,8 @@ from auren_tui.widgets.bridge_panel import BridgePanel
 from auren_tui.widgets.service_table import ServiceTable
 from auren_tui.widgets.status_bar import StatusBar
 
+LOST = ("reconnecting", "failed")  # connection states in which the data shown is stale
+
 
 class DashboardScreen(Screen[None]):
     """Polls the backend in a thread; the next poll starts after the last one finished."""
@@ -95,8 +97,11 @@ class DashboardScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="poll", exit_on_error=False)
     def _poll(self) -> None:
+        before = self.backend.conn_info()
         snapshot = self.backend.collect()
-        self.post_message(Polled(snapshot, self.backend.conn_info()))
+        after = self.backend.conn_info()
+        # A refresh that overlapped an outage is reported with the outage's state.
+        self.post_message(Polled(snapshot, before if before.state in LOST else after))
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker.group == "poll" and event.state is WorkerState.ERROR:
@@ -111,11 +116,14 @@ class DashboardScreen(Screen[None]):
     @on(Polled)
     def _show(self, message: Polled) -> None:
         self.polls += 1
-        self.last = message.snapshot
-        self.query_one(ServiceTable).show(message.snapshot)
-        self.query_one(BridgePanel).show(message.snapshot.bridge)
-        errors = self.query_one("#errors", Static)
-        errors.update("\n".join(f"⚠ {e}" for e in message.snapshot.errors))
+        if message.conn.state not in LOST or self.last is None:
+            # While the connection is down every check fails for that reason, not the
+            # services': the last data stays on screen (greyed) instead.
+            self.last = message.snapshot
+            self.query_one(ServiceTable).show(message.snapshot)
+            self.query_one(BridgePanel).show(message.snapshot.bridge)
+            errors = self.query_one("#errors", Static)
+            errors.update("\n".join(f"⚠ {e}" for e in message.snapshot.errors))
         self._apply_conn(message.conn.state, message.conn.attempt, message.conn.error)
         self._tick()
         self._schedule()
@@ -134,7 +142,7 @@ class DashboardScreen(Screen[None]):
     def _apply_conn(self, state: str, attempt: int, error: str | None) -> None:
         bar = self.query_one(StatusBar)
         bar.state, bar.attempt, bar.error = state, attempt, error
-        stale = state in ("reconnecting", "failed")
+        stale = state in LOST
         self.query_one(ServiceTable).set_class(stale, "stale")
         self.query_one(BridgePanel).set_class(stale, "stale")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict, deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from rich.text import Text
 from textual.coordinate import Coordinate
@@ -78,25 +78,27 @@ class ServiceTable(DataTable[Text]):
             cursor_key = self.coordinate_to_cell_key(Coordinate(self.cursor_row, 0)).row_key.value
         self.clear()
         now = self.clock()
+        # Generating the theme's variables takes milliseconds: once per refill, not per cell.
+        colours = self.app.get_css_variables()
         for s in sorted_services(self._last):
             if self._matches(s):
-                self.add_row(*self._cells(s, now), key=s.name)
+                self.add_row(*self._cells(s, now, colours), key=s.name)
         if cursor_key is not None and cursor_key in {k.value for k in self.rows}:
             self.move_cursor(row=self.get_row_index(cursor_key))
 
-    def _cells(self, s: ServiceStatus, now: float) -> list[Text]:
-        health = Text(s.health.upper(), style=_style(s.health, self))
+    def _cells(self, s: ServiceStatus, now: float, colours: Mapping[str, str]) -> list[Text]:
+        health = Text(s.health.upper(), style=_style(s.health, colours))
         c = s.container
-        container = Text(c.state if c else "-", style=_state_style(c.state if c else None, self))
+        container = Text(c.state if c else "-", style=_state_style(c.state if c else None, colours))
         if c and c.health:
             container.append(f" ({c.health})", style="dim")
         up = duration(now - c.started_at) if c and c.started_at and c.state == "running" else "-"
         restarts = Text(str(c.restart_count) if c else "-")
         if c and c.restart_count:
-            restarts.stylize(_resolve("$warning", self))
+            restarts.stylize(_resolve("$warning", colours))
         check = Text(s.check.detail if s.check else "-")
         if s.check and not s.check.ok:
-            check.stylize(_resolve("$error", self))
+            check.stylize(_resolve("$error", colours))
         latency = millis(s.check.latency_ms if s.check else None)
         trend = sparkline(list(self._history[s.name]))
         cpu = f"{c.cpu_percent:.1f}%" if c and c.cpu_percent is not None else "-"
@@ -110,28 +112,28 @@ class ServiceTable(DataTable[Text]):
             restarts,
             check,
             Text(latency),
-            Text(trend, style=_resolve("$accent", self)),
+            Text(trend, style=_resolve("$accent", colours)),
             Text(cpu),
             Text(mem),
             Text(details, overflow="ellipsis"),
         ]
 
 
-def _resolve(token: str, widget: DataTable[Text]) -> str:
+def _resolve(token: str, colours: Mapping[str, str]) -> str:
     """Theme variable (``$error``) → a concrete colour for Rich text."""
     bold = token.startswith("bold ")
     name = token.removeprefix("bold ").removeprefix("$")
-    value = widget.app.get_css_variables().get(name, "")
+    value = colours.get(name, "")
     return f"bold {value}" if bold and value else value
 
 
-def _style(health: str, widget: DataTable[Text]) -> str:
-    return _resolve(HEALTH_STYLE.get(health, ""), widget)
+def _style(health: str, colours: Mapping[str, str]) -> str:
+    return _resolve(HEALTH_STYLE.get(health, ""), colours)
 
 
-def _state_style(state: str | None, widget: DataTable[Text]) -> str:
+def _state_style(state: str | None, colours: Mapping[str, str]) -> str:
     if state == "running":
-        return _resolve("$success", widget)
+        return _resolve("$success", colours)
     if state in (None, "missing"):
-        return _resolve("$error", widget)
-    return _resolve("$warning", widget)
+        return _resolve("$error", colours)
+    return _resolve("$warning", colours)
