@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
@@ -21,12 +22,19 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
             app.state.bridge = await open_bridge(settings, stack)
+            # A full collection walks every object: ~90 ms for the ~80,000 that
+            # imports and start-up leave, a p99 stall. Exempt them from collection.
+            gc.collect()
+            gc.freeze()
             yield
 
     app = FastAPI(
         title="AUREN biometric bridge",
         version=__version__,
         lifespan=lifespan,
+        # The bridge has its own Prometheus metrics; FastAPI's native OpenTelemetry
+        # costs ~40 us per request even with no provider configured.
+        telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
         description="Verifies provider webhooks on raw bytes, stores each event once, "
         "publishes to Kafka through an outbox.",
     )

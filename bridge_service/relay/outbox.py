@@ -130,6 +130,8 @@ class OutboxRelay:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(wait):
                     await self._wake.wait()
+            # Let a burst of inserts gather into one claim/send/delete cycle.
+            await asyncio.sleep(0.02)
             self._wake.clear()
 
     async def publish_once(self) -> int:

@@ -9,7 +9,7 @@ from fastapi import Depends, Request
 from bridge_service.state import Bridge
 
 
-def get_bridge(request: Request) -> Bridge:
+async def get_bridge(request: Request) -> Bridge:
     bridge: Bridge = request.app.state.bridge
     return bridge
 

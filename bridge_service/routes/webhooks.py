@@ -142,7 +142,7 @@ async def _process(
             _answer(503, {"detail": "database unavailable; retry later"}, {"Retry-After": "5"}),
             event_id,
         )
-    bridge.spawn(bridge.dedup.stored(source, event_id))
+    bridge.dedup.stored_soon(source, event_id)
     if not new:
         bridge.metrics.dedup_hits.labels("database").inc()
         return "duplicate", _answer(200, {"status": "duplicate", "event_id": event_id}), event_id

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -37,17 +37,30 @@ _MIGRATION_LOCK_KEY = 0x61757265_6E000001  # "auren" + 1
 _MIGRATION_TIMEOUT = 60.0
 _MAX_ERROR_CHARS = 2000
 
-_INSERT = """
-WITH e AS (
+# One statement stores a whole batch: the events, then an outbox row for each
+# event that was new. Concurrent requests share it (one round trip, one commit).
+BATCH_LIMIT = 500
+_INSERT_MANY = """
+WITH rows AS (
+    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
+                         $6::timestamptz[], $7::timestamptz[], $8::text[], $9::bytea[])
+        WITH ORDINALITY AS r(source, event_id, user_id, event_type, trace_id,
+                             occurred_at, received_at, payload, value, ord)
+), e AS (
     INSERT INTO events (source, event_id, user_id, event_type, trace_id,
                         occurred_at, received_at, payload)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb)
+    SELECT source, event_id, user_id, event_type, trace_id, occurred_at, received_at,
+           payload::jsonb
+    FROM rows ORDER BY ord
     ON CONFLICT (source, event_id) DO NOTHING
     RETURNING source, event_id, user_id, trace_id
+), o AS (
+    INSERT INTO outbox (source, event_id, user_id, trace_id, value)
+    SELECT e.source, e.event_id, e.user_id, e.trace_id, rows.value
+    FROM e JOIN rows USING (source, event_id) ORDER BY rows.ord
+    RETURNING source, event_id
 )
-INSERT INTO outbox (source, event_id, user_id, trace_id, value)
-SELECT source, event_id, user_id, trace_id, $9 FROM e
-RETURNING id
+SELECT source, event_id FROM o
 """
 
 # MATERIALIZED keeps the locking subquery evaluated exactly once.
@@ -113,6 +126,8 @@ class PostgresStore:
         self._pool: asyncpg.Pool | None = None
         self._pool_lock = asyncio.Lock()
         self._closed = False
+        self._batch: list[tuple[Envelope, bytes, asyncio.Future[bool]]] = []
+        self._batcher: asyncio.Future[None] | None = None
 
     def __repr__(self) -> str:
         return f"PostgresStore({self.target!r})"
@@ -225,21 +240,41 @@ class PostgresStore:
     # -- writes ------------------------------------------------------------
 
     async def insert(self, envelope: Envelope, value: bytes) -> bool:
-        """Store the event and its outbox row in one statement (one round trip)."""
-        async with self._conn("insert") as conn:
-            new_id = await conn.fetchval(
-                _INSERT,
-                envelope.source,
-                envelope.event_id,
-                envelope.user_id,
-                envelope.event_type,
-                envelope.trace_id,
-                _utc(envelope.occurred_at),
-                _utc(envelope.received_at),
-                json.dumps(envelope.payload, ensure_ascii=False),
-                value,
-            )
-        return new_id is not None
+        """Store the event and its outbox row; concurrent calls share one statement."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[bool] = loop.create_future()
+        self._batch.append((envelope, value, future))
+        if self._batcher is None or self._batcher.done():
+            self._batcher = asyncio.ensure_future(self._run_batches())
+        return await asyncio.shield(future)
+
+    async def _run_batches(self) -> None:
+        await asyncio.sleep(0)  # let the requests of this loop turn join
+        while self._batch:
+            batch, self._batch = self._batch[:BATCH_LIMIT], self._batch[BATCH_LIMIT:]
+            firsts: dict[tuple[str, str], tuple[Envelope, bytes, asyncio.Future[bool]]] = {}
+            for envelope, value, future in batch:
+                key: tuple[str, str] = (envelope.source, envelope.event_id)
+                if key in firsts:
+                    future.set_result(False)  # the same event twice in one batch
+                else:
+                    firsts[key] = (envelope, value, future)
+            try:
+                async with self._conn("insert") as conn:
+                    rows = await conn.fetch(_INSERT_MANY, *_columns(firsts.values()))
+            except BaseException as exc:
+                failure = exc if isinstance(exc, Exception) else StorageUnavailable("cancelled")
+                for _, _, future in firsts.values():
+                    if not future.done():
+                        future.set_exception(failure)
+                        future.exception()  # retrieved: a waiter may have timed out
+                if not isinstance(exc, Exception):
+                    raise
+                continue
+            new = {(r["source"], r["event_id"]) for r in rows}
+            for stored, (_, _, future) in firsts.items():
+                if not future.done():
+                    future.set_result(stored in new)
 
     async def claim(self, limit: int, lease_seconds: float, owner: str) -> list[OutboxRow]:
         async with self._conn("claim") as conn:
@@ -321,6 +356,28 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
 def _reason(exc: BaseException) -> str:
     lines = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
+
+
+def _columns(
+    items: Iterable[tuple[Envelope, bytes, asyncio.Future[bool]]],
+) -> list[list[Any]]:
+    """The batch as the nine arrays ``_INSERT_MANY`` unnests, in order."""
+    cols: list[list[Any]] = [[] for _ in range(9)]
+    for envelope, value, _ in items:
+        row = (
+            envelope.source,
+            envelope.event_id,
+            envelope.user_id,
+            envelope.event_type,
+            envelope.trace_id,
+            _utc(envelope.occurred_at),
+            _utc(envelope.received_at),
+            json.dumps(envelope.payload, ensure_ascii=False),
+            value,
+        )
+        for col, item in zip(cols, row, strict=True):
+            col.append(item)
+    return cols
 
 
 def _utc(value: datetime | None) -> datetime | None:

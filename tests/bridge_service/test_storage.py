@@ -154,6 +154,18 @@ async def test_concurrent_inserts_of_one_event_store_it_once(new_store: StoreMak
     assert (await stores[0].backlog()).count == 1
 
 
+async def test_concurrent_inserts_each_get_their_own_answer(store: Store) -> None:
+    """PostgreSQL stores the inserts of one loop turn in one statement: each caller
+    still learns whether its own event was new, and each new one gets its outbox row."""
+    assert await insert(store, "a") is True
+    results = await asyncio.gather(*(insert(store, e) for e in ["a", "b", "c", "b", "d"]))
+    assert results == [False, True, True, False, True]
+    assert await store.event_ids() == ["a", "b", "c", "d"]
+    assert (await store.backlog()).count == 4
+    claimed = await store.claim(10, 30, "t")
+    assert [row.event_id for row in claimed] == ["a", "b", "c", "d"]
+
+
 async def test_event_ids_in_insertion_order(store: Store) -> None:
     for event_id, source in [("b", "oura"), ("a", "whoop"), ("c", "oura")]:
         await insert(store, event_id, source)
