@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from auren_tui import __version__
-from auren_tui.cli import Parser, health, profile, run_command, secret
+from auren_tui.cli import Parser, health, profile, run_command, secret, tail
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     profile.register(commands)
     secret.register(commands)
     health.register(commands)
+    tail.register(commands)
     return parser
 
 

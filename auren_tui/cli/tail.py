@@ -1,0 +1,213 @@
+"""``auren-tui tail`` and ``auren-tui topics``: Kafka from the command line.
+
+Both reach the broker through the profile's connection (SSH tunnels for
+every address the broker advertises), never commit offsets, and print one
+record per line (``--json``: JSON lines). Exit status: 0 at ``--count`` or
+the end, 1 when the broker or topic fails, 2 for usage errors; 130 on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import os
+import sys
+from typing import TYPE_CHECKING
+
+from auren_tui.cli import EXIT_OK, CliError, Commands, Context, UsageError, common_options
+from auren_tui.core.records import RecordError, parse_filter, parse_start
+
+if TYPE_CHECKING:
+    from auren_tui.core.catalog import Catalog
+    from auren_tui.core.connection import Connection
+    from auren_tui.core.kafka import TailRequest
+    from auren_tui.core.records import Matcher
+
+RECOVERED = "broker reachable again"
+
+
+def register(commands: Commands) -> None:
+    tail = commands.add_parser(
+        "tail",
+        parents=[common_options()],
+        help="print Kafka records as they arrive (never commits offsets)",
+        description="Tail Kafka topics through the profile's connection: one record per line.",
+    )
+    tail.add_argument("topics", nargs="+", metavar="TOPIC")
+    _connection_options(tail)
+    tail.add_argument(
+        "--from",
+        dest="start",
+        default="end",
+        metavar="POS",
+        help="end (default), beginning, N (offset), -N (N back from the end in each "
+        "partition), an ISO-8601 time, @EPOCH_MS, or a duration ago (10m, 2h)",
+    )
+    tail.add_argument(
+        "--partition",
+        type=int,
+        action="append",
+        default=[],
+        help="only this partition (repeatable)",
+    )
+    tail.add_argument("--count", type=int, metavar="N", help="stop after N records shown")
+    tail.add_argument(
+        "--exit-at-end", action="store_true", help="stop at the end offsets taken at the start"
+    )
+    tail.add_argument(
+        "--filter",
+        default="",
+        metavar="EXPR",
+        help="field=value / field!=value on JSON values (e.g. source=oura), or a substring",
+    )
+    tail.add_argument("--json", action="store_true", help="JSON lines")
+    tail.add_argument("--quiet", action="store_true", help="no status lines on stderr")
+    tail.set_defaults(handler=handle_tail)
+
+    topics = commands.add_parser(
+        "topics",
+        parents=[common_options()],
+        help="list Kafka topics with partitions and offsets",
+        description="Topics on the profile's broker: partitions, first and end offsets.",
+    )
+    _connection_options(topics)
+    topics.add_argument("--all", action="store_true", help="include internal topics")
+    topics.add_argument("--json", action="store_true", help="print JSON")
+    topics.set_defaults(handler=handle_topics)
+
+
+def _connection_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--profile", help="profile (default: the configured default, or local)")
+    parser.add_argument(
+        "--bootstrap",
+        metavar="HOST:PORT",
+        help="broker address as the server sees it (default: the catalog's kafka service)",
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=15.0, metavar="S", help="connect timeout (default 15)"
+    )
+
+
+def bootstrap_for(catalog: Catalog, given: str | None) -> str:
+    if given:
+        host, sep, port = given.rpartition(":")
+        if not sep or not host or not port.isdigit():
+            raise UsageError(f"--bootstrap {given!r}: expected HOST:PORT, e.g. auren-kafka:9092")
+        return given
+    for spec in catalog.services:
+        if spec.role == "kafka" or spec.check == "kafka":
+            return f"{spec.host}:{spec.port}"
+    raise UsageError("the profile's catalog has no kafka service; pass --bootstrap HOST:PORT")
+
+
+def _open(args: argparse.Namespace, ctx: Context) -> tuple[Connection, str]:
+    from auren_tui.cli.health import open_profile
+
+    if not args.timeout > 0:
+        raise UsageError("--timeout must be a positive number of seconds")
+    if not getattr(args, "debug", False):
+        # aiokafka logs every failed reconnect; the status line says it once.
+        logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+    connection, catalog = open_profile(args.profile, ctx)
+    try:
+        return connection, bootstrap_for(catalog, args.bootstrap)
+    except BaseException:
+        connection.close()
+        raise
+
+
+def handle_topics(args: argparse.Namespace, ctx: Context) -> int:
+    from auren_tui.core.kafka import KafkaError, list_topics, run_tail
+
+    connection, bootstrap = _open(args, ctx)
+    try:
+        topics = run_tail(connection, lambda: list_topics(bootstrap, args.timeout, args.all))
+    except KafkaError as exc:
+        raise CliError(str(exc)) from None
+    finally:
+        connection.close()
+    if args.json:
+        ctx.say(
+            json.dumps(
+                [
+                    {
+                        "topic": t.name,
+                        "partitions": [
+                            {"partition": p, "first": first, "end": end}
+                            for p, (first, end) in sorted(t.partitions.items())
+                        ],
+                    }
+                    for t in topics
+                ],
+                indent=2,
+            )
+        )
+        return EXIT_OK
+    width = max([len("TOPIC"), *(len(t.name) for t in topics)])
+    ctx.say(f"{'TOPIC'.ljust(width)}  PARTITIONS  RECORDS  END OFFSETS")
+    for t in topics:
+        ends = ",".join(f"{p}:{end}" for p, (_, end) in sorted(t.partitions.items()))
+        ctx.say(f"{t.name.ljust(width)}  {len(t.partitions):>10}  {t.records:>7}  {ends}")
+    return EXIT_OK
+
+
+def handle_tail(args: argparse.Namespace, ctx: Context) -> int:
+    from auren_tui.core.kafka import KafkaError, TailRequest, run_tail
+
+    try:
+        start = parse_start(args.start)
+        matcher = parse_filter(args.filter)
+    except RecordError as exc:
+        raise UsageError(str(exc)) from None
+    if args.count is not None and args.count < 1:
+        raise UsageError("--count must be at least 1")
+    connection, bootstrap = _open(args, ctx)
+    request = TailRequest(
+        bootstrap,
+        args.topics,
+        start,
+        partitions=args.partition,
+        exit_at_end=args.exit_at_end,
+        connect_timeout=args.timeout,
+    )
+    try:
+        run_tail(connection, lambda: _print(request, matcher, args, ctx))
+    except KafkaError as exc:
+        raise CliError(str(exc)) from None
+    except BrokenPipeError:  # `| head`: the reader has all it wanted
+        with contextlib.suppress(OSError):  # no "Exception ignored" when Python flushes at exit
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    finally:
+        connection.close()
+    return EXIT_OK
+
+
+async def _print(
+    request: TailRequest, match: Matcher | None, args: argparse.Namespace, ctx: Context
+) -> None:
+    from auren_tui.core.kafka import Tail, TailStatus
+    from auren_tui.core.records import TailRecord
+
+    left = args.count
+    out = ctx.out
+    render = TailRecord.json_line if args.json else TailRecord.line
+    async for item in Tail(request):
+        if isinstance(item, TailStatus):
+            quiet = item.state == "connecting" or (
+                item.state == "live" and item.detail != RECOVERED
+            )
+            if not args.quiet and not quiet:
+                ctx.warn(f"kafka {item.line()}")
+            continue
+        records = item if match is None else [r for r in item if match(r)]
+        if left is not None:
+            records = records[:left]
+            left -= len(records)
+        if records:
+            out.write("\n".join(render(r) for r in records))
+            out.write("\n")
+            out.flush()
+        if left == 0:
+            return
