@@ -52,6 +52,35 @@ class TunnelLoop(asyncio.SelectorEventLoop):
         return await super().create_connection(protocol_factory, host, port, **kwargs)  # type: ignore[arg-type]
 
 
+def _never_create_topics() -> None:
+    """Make aiokafka's metadata requests from a ``TunnelLoop`` never create topics.
+
+    aiokafka asks for metadata with ``allow_auto_topic_creation=True`` always;
+    on a broker with ``auto.create.topics.enable`` (Kafka's default) a tail
+    would silently re-create a topic someone just deleted. Other loops (the
+    bridge's producer, tests) keep aiokafka's behaviour.
+    """
+    import aiokafka.client
+    from aiokafka.protocol.metadata import MetadataRequest
+
+    if getattr(aiokafka.client.MetadataRequest, "auren_tui", False):
+        return
+
+    class _MetadataRequest(MetadataRequest):  # type: ignore[misc]
+        auren_tui = True
+
+        def __init__(
+            self, topics: list[str] | None = None, allow_auto_topic_creation: bool | None = None
+        ) -> None:
+            if allow_auto_topic_creation is None:
+                with contextlib.suppress(RuntimeError):  # no running loop: leave it
+                    if isinstance(asyncio.get_running_loop(), TunnelLoop):
+                        allow_auto_topic_creation = False
+            super().__init__(topics, allow_auto_topic_creation)
+
+    aiokafka.client.MetadataRequest = _MetadataRequest
+
+
 @dataclass(frozen=True)
 class TopicInfo:
     name: str
@@ -80,6 +109,7 @@ class TailStatus:
 def _consumer(bootstrap: str, **extra: Any) -> Any:
     from aiokafka import AIOKafkaConsumer
 
+    _never_create_topics()
     return AIOKafkaConsumer(
         bootstrap_servers=bootstrap,
         group_id=None,  # no group: nothing is ever committed

@@ -43,7 +43,7 @@ def free_port(host: str = "127.0.0.1") -> int:
 def wait_until(
     predicate: Callable[[], bool],
     timeout: float,
-    what: str,
+    what: str | Callable[[], str],
     interval: float = 0.05,
     proc: subprocess.Popen[bytes] | None = None,
     log: Path | None = None,
@@ -51,6 +51,7 @@ def wait_until(
     """Poll ``predicate`` until it is true; raise with a useful message otherwise.
 
     If ``proc`` exits while waiting, fail at once and include the tail of ``log``.
+    ``what`` may be a function: called only on failure, to describe the state then.
     """
     deadline = time.monotonic() + timeout
     while True:
@@ -59,6 +60,10 @@ def wait_until(
                 return
         except Exception:  # noqa: S110 - not ready yet
             pass
+        if not isinstance(what, str) and (
+            time.monotonic() > deadline or (proc is not None and proc.poll() is not None)
+        ):
+            what = what()
         if proc is not None and proc.poll() is not None:
             raise ServiceUnavailable(f"{what}: process exited with {proc.returncode}{_tail(log)}")
         if time.monotonic() > deadline:

@@ -12,9 +12,11 @@ import contextlib
 import os
 import random
 import secrets
+import shutil
 import subprocess
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -113,6 +115,19 @@ class ServerNamespace:
         kwargs.setdefault("timeout", 60)
         return subprocess.run([*netns_prefix(self.name), *argv], **kwargs)
 
+    @property
+    def etc_dir(self) -> Path:
+        """``ip netns exec`` bind-mounts the files here over ``/etc`` for what it runs."""
+        return Path("/etc/netns") / self.name
+
+    def add_hosts(self, names: dict[str, str]) -> None:
+        """Names only the namespace resolves (its own ``/etc/hosts``), as a docker
+        network's names exist only on the server. Applies to processes started
+        afterwards."""
+        self.etc_dir.mkdir(parents=True, exist_ok=True)
+        lines = ["127.0.0.1 localhost", *(f"{ip} {name}" for name, ip in names.items())]
+        (self.etc_dir / "hosts").write_text("\n".join(lines) + "\n")
+
     def exists(self) -> bool:
         return bool(self.name) and self.name in namespaces()
 
@@ -120,6 +135,8 @@ class ServerNamespace:
         """Remove the namespace (which deletes the veth pair) and the root-side link."""
         if not self._created:
             return
+        if self.name and self.etc_dir.exists():
+            shutil.rmtree(self.etc_dir, ignore_errors=True)
         if self.host_if:
             _ip("link", "del", self.host_if, check=False)
         if self.exists():
