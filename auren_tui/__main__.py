@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from auren_tui import __version__
-from auren_tui.cli import Parser, health, profile, run_command, secret, tail
+from auren_tui.cli import Parser, health, profile, run_command, secret, tail, webhook
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     secret.register(commands)
     health.register(commands)
     tail.register(commands)
+    webhook.register(commands)
     return parser
 
 

@@ -106,7 +106,7 @@ class TailStatus:
         return f"{self.state}: {self.detail}" if self.detail else self.state
 
 
-def _consumer(bootstrap: str, **extra: Any) -> Any:
+def new_consumer(bootstrap: str, **extra: Any) -> Any:
     from aiokafka import AIOKafkaConsumer
 
     _never_create_topics()
@@ -122,7 +122,7 @@ def _consumer(bootstrap: str, **extra: Any) -> Any:
     )
 
 
-async def _metadata(consumer: Any) -> Any:
+async def cluster_metadata(consumer: Any) -> Any:
     """Fresh metadata of the whole cluster (``consumer.topics()`` keeps only the names;
     ``partitions_for_topic`` answers from a cache that may not know a new topic yet)."""
     return await consumer._client.fetch_all_metadata()
@@ -133,7 +133,7 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-async def _start(consumer: Any, bootstrap: str, seconds: float) -> None:
+async def start_consumer(consumer: Any, bootstrap: str, seconds: float) -> None:
     try:
         async with asyncio.timeout(seconds):
             await consumer.start()
@@ -149,11 +149,11 @@ async def list_topics(
     """Every topic with its partitions' first and end offsets."""
     from aiokafka import TopicPartition
 
-    consumer = _consumer(bootstrap)
-    await _start(consumer, bootstrap, seconds)
+    consumer = new_consumer(bootstrap)
+    await start_consumer(consumer, bootstrap, seconds)
     try:
         async with asyncio.timeout(seconds):
-            cluster = await _metadata(consumer)
+            cluster = await cluster_metadata(consumer)
             names = sorted(t for t in cluster.topics() if internal or not t.startswith("__"))
             tps = [
                 TopicPartition(name, p)
@@ -207,10 +207,10 @@ class Tail:
 
     async def __aiter__(self) -> AsyncIterator[list[TailRecord] | TailStatus]:
         req = self.request
-        consumer = _consumer(req.bootstrap, max_partition_fetch_bytes=4 * 1024 * 1024)
+        consumer = new_consumer(req.bootstrap, max_partition_fetch_bytes=4 * 1024 * 1024)
         self._consumer = consumer
         yield self.status
-        await _start(consumer, req.bootstrap, req.connect_timeout)
+        await start_consumer(consumer, req.bootstrap, req.connect_timeout)
         probe: asyncio.Task[None] | None = None
         try:
             tps = await self._assign(consumer)
@@ -262,7 +262,7 @@ class Tail:
         from aiokafka import TopicPartition
 
         req = self.request
-        cluster = await _metadata(consumer)
+        cluster = await cluster_metadata(consumer)
         known = cluster.topics()
         tps = []
         for topic in req.topics:

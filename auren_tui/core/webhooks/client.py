@@ -1,0 +1,280 @@
+"""Build, send and check webhooks; the negative suite.
+
+Async, meant for a ``TunnelLoop`` (core/kafka.py) in a worker thread or the
+CLI: the bridge's server-side address is mapped to a local tunnel with the
+profile's connection, so nothing here knows about SSH.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets as pysecrets
+import time
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+import httpx
+from pydantic import SecretStr
+
+from auren_tui.core.connection import Connection
+from auren_tui.core.webhooks.signing import (
+    NATIVE,
+    SIGNATURE_HEADER,
+    Encoding,
+    Provider,
+    masked,
+    sign,
+)
+
+NegativeKind = Literal[
+    "valid",
+    "replay",
+    "unsigned",
+    "wrong-secret",
+    "tampered",
+    "stale",
+    "future",
+    "wrong-encoding",
+    "oversized",
+]
+
+
+@dataclass(frozen=True)
+class Preset:
+    kind: NegativeKind
+    title: str
+    expect_status: int
+    expect_word: str | None
+    """The ``status`` field of the answer's JSON, when the contract names one."""
+
+
+PRESETS: dict[NegativeKind, Preset] = {
+    p.kind: p
+    for p in (
+        Preset("valid", "genuine, fresh", 202, "accepted"),
+        Preset("replay", "the last request again (same bytes, same headers)", 200, "duplicate"),
+        Preset("unsigned", "no signature headers", 403, None),
+        Preset("wrong-secret", "signed with another secret", 403, None),
+        Preset("tampered", "body changed after signing", 403, None),
+        Preset("stale", "timestamp an hour old", 403, None),
+        Preset("future", "timestamp an hour ahead", 403, None),
+        Preset("wrong-encoding", "signature hex <-> base64", 403, None),
+        Preset("oversized", "body over the bridge's limit (default 256 KiB)", 413, None),
+    )
+}
+SKEW_SECONDS = 3600
+
+
+def check_kind(text: str) -> NegativeKind:
+    for kind in PRESETS:
+        if kind == text:
+            return kind
+    raise ValueError(f"unknown negative preset {text!r} (presets: {', '.join(PRESETS)})")
+
+
+OVERSIZED_BYTES = 300 * 1024
+
+
+@dataclass(frozen=True)
+class WebhookRequest:
+    """Exactly what is sent: these bytes, these headers, to this path."""
+
+    provider: Provider
+    body: bytes
+    headers: dict[str, str]
+    kind: NegativeKind = "valid"
+
+    @property
+    def path(self) -> str:
+        return f"/webhooks/{self.provider}"
+
+    def shown_headers(self) -> dict[str, str]:
+        return masked(self.headers, self.provider)
+
+
+@dataclass(frozen=True)
+class WebhookResponse:
+    status: int
+    body: bytes
+    latency_ms: float
+    error: str | None = None
+    """A transport failure (one line); ``status`` is 0 then."""
+
+    def json(self) -> Any:
+        try:
+            return json.loads(self.body)
+        except ValueError:
+            return None
+
+    @property
+    def word(self) -> str | None:
+        data = self.json()
+        return data.get("status") if isinstance(data, dict) else None
+
+    @property
+    def event_id(self) -> str | None:
+        data = self.json()
+        value = data.get("event_id") if isinstance(data, dict) else None
+        return value if isinstance(value, str) else None
+
+    def summary(self) -> str:
+        if self.error:
+            return f"failed after {self.latency_ms:.0f} ms: {self.error}"
+        text = self.body.decode(errors="replace").strip()
+        return f"{self.status} in {self.latency_ms:.1f} ms {text[:200]}"
+
+
+def build(
+    provider: Provider,
+    body: bytes,
+    secret: SecretStr,
+    kind: NegativeKind = "valid",
+    *,
+    last: WebhookRequest | None = None,
+    now: float | None = None,
+) -> WebhookRequest:
+    """The request for ``kind``: genuine, or broken in exactly one way."""
+    at = time.time() if now is None else now
+    if kind == "replay":
+        if last is None:
+            raise ValueError("replay needs a request sent before it")
+        return replace(last, kind="replay")
+    if kind == "unsigned":
+        return WebhookRequest(provider, body, {"content-type": "application/json"}, kind)
+    if kind == "wrong-secret":
+        other = SecretStr(_random_secret(provider))
+        return WebhookRequest(provider, body, sign(provider, body, other, now=at), kind)
+    if kind == "tampered":
+        headers = sign(provider, body, secret, now=at)
+        return WebhookRequest(provider, _tamper(body), headers, kind)
+    if kind in ("stale", "future"):
+        skew = -SKEW_SECONDS if kind == "stale" else SKEW_SECONDS
+        return WebhookRequest(provider, body, sign(provider, body, secret, now=at + skew), kind)
+    if kind == "wrong-encoding":
+        flipped: Encoding = "base64" if NATIVE[provider] == "hex" else "hex"
+        headers = sign(provider, body, secret, now=at, encoding=flipped)
+        return WebhookRequest(provider, body, headers, kind)
+    if kind == "oversized":
+        big = _pad(body, OVERSIZED_BYTES)
+        return WebhookRequest(provider, big, sign(provider, big, secret, now=at), kind)
+    return WebhookRequest(provider, body, sign(provider, body, secret, now=at), "valid")
+
+
+def _random_secret(provider: Provider) -> str:
+    if provider == "healthkit":
+        import base64
+
+        return "whsec_" + base64.b64encode(pysecrets.token_bytes(32)).decode()
+    return pysecrets.token_hex(16)
+
+
+def _tamper(body: bytes) -> bytes:
+    """Still valid JSON (so only the signature can fail), one field changed."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return body + b" "
+    if isinstance(data, dict):
+        data["tampered"] = True
+        return json.dumps(data).encode()
+    return body + b" "
+
+
+def _pad(body: bytes, size: int) -> bytes:
+    try:
+        data = json.loads(body)
+    except ValueError:
+        data = None
+    if isinstance(data, dict):
+        data["padding"] = "x" * size
+        return json.dumps(data).encode()
+    return body + b" " * size
+
+
+def bridge_address(catalog: Any) -> tuple[str, int]:
+    """The bridge's address as the server sees it (the catalog's bridge service)."""
+    for spec in catalog.services:
+        if spec.role == "bridge":
+            return spec.host, spec.port
+    raise ValueError("the profile's catalog has no bridge service")
+
+
+@dataclass
+class Sender:
+    """Sends requests to the bridge through the connection's tunnel."""
+
+    connection: Connection
+    host: str
+    port: int
+    timeout: float = 10.0
+    _client: httpx.AsyncClient | None = field(default=None, repr=False)
+
+    async def __aenter__(self) -> Sender:
+        loop = asyncio.get_running_loop()
+        lhost, lport = await loop.run_in_executor(
+            None, self.connection.endpoint, self.host, self.port
+        )
+        self._client = httpx.AsyncClient(base_url=f"http://{lhost}:{lport}", timeout=self.timeout)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+
+    async def send(self, request: WebhookRequest) -> WebhookResponse:
+        assert self._client is not None, "async with Sender(...) first"
+        started = time.perf_counter()
+        try:
+            answer = await self._client.post(
+                request.path, content=request.body, headers=request.headers
+            )
+        except httpx.HTTPError as exc:
+            took = (time.perf_counter() - started) * 1000
+            return WebhookResponse(0, b"", took, f"{type(exc).__name__}: {exc}".strip(": "))
+        took = (time.perf_counter() - started) * 1000
+        return WebhookResponse(answer.status_code, answer.content, took)
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    preset: Preset
+    request: WebhookRequest
+    response: WebhookResponse
+
+    @property
+    def ok(self) -> bool:
+        r, p = self.response, self.preset
+        if r.status != p.expect_status:
+            return False
+        return p.expect_word is None or r.word == p.expect_word
+
+    def line(self) -> str:
+        p = self.preset
+        want = f"{p.expect_status}" + (f" {p.expect_word}" if p.expect_word else "")
+        got = self.response.error or f"{self.response.status}" + (
+            f" {self.response.word}" if self.response.word else ""
+        )
+        mark = "ok  " if self.ok else "FAIL"
+        return f"{mark} {self.request.provider:<9} {p.kind:<15} expected {want:<13} got {got}"
+
+
+SUITE_ORDER: tuple[NegativeKind, ...] = tuple(PRESETS)
+
+
+async def run_suite(
+    sender: Sender, provider: Provider, secret: SecretStr, body: bytes
+) -> list[CheckResult]:
+    """Every preset in order; the replay resends the genuine request."""
+    results: list[CheckResult] = []
+    last: WebhookRequest | None = None
+    for kind in SUITE_ORDER:
+        request = build(provider, body, secret, kind, last=last)
+        if kind == "valid":
+            last = request
+        results.append(CheckResult(PRESETS[kind], request, await sender.send(request)))
+    return results
+
+
+def signature_header(provider: Provider) -> str:
+    return SIGNATURE_HEADER[provider]
