@@ -8,15 +8,21 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import cycle
 from typing import Protocol
 
+from auren_tui.core.catalog import Catalog
 from auren_tui.core.config import Profile
 from auren_tui.core.connection import Connection, LocalConnection
+from auren_tui.core.kafka import KafkaError, TailStatus, TopicInfo
 from auren_tui.core.model import ConnState, Snapshot
 from auren_tui.core.paths import Locations
+from auren_tui.core.records import Start, TailRecord
+
+OnRecords = Callable[[list[TailRecord]], None]
+OnStatus = Callable[[TailStatus], None]
 
 
 @dataclass(frozen=True)
@@ -44,7 +50,36 @@ class Backend(Protocol):
         """Write the key of an UnknownHostKey error to known_hosts; returns the file."""
         ...
 
+    def list_topics(self) -> list[TopicInfo]:
+        """Every topic with partitions and offsets (blocking). Raises ``KafkaError``."""
+        ...
+
+    def open_tail(
+        self, topics: Sequence[str], start: Start, on_records: OnRecords, on_status: OnStatus
+    ) -> TailHandle:
+        """Start tailing ``topics``; the callbacks are called from another thread."""
+        ...
+
     def close(self) -> None: ...
+
+
+class TailHandle(Protocol):
+    """A running tail (``core.kafka.TailThread`` or a replay of one)."""
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """End it (blocking until it has, at most ``timeout`` seconds)."""
+        ...
+
+    @property
+    def alive(self) -> bool: ...
+
+
+def kafka_bootstrap(catalog: Catalog) -> str:
+    """The broker address as the server sees it: the catalog's kafka service."""
+    for spec in catalog.services:
+        if spec.role == "kafka" or spec.check == "kafka":
+            return f"{spec.host}:{spec.port}"
+    raise KafkaError("the profile's catalog has no kafka service: add one to the profile")
 
 
 def open_connection(
@@ -105,6 +140,34 @@ class LiveBackend:
         hostkeys.trust(path, error.host, error.port, error.key)
         return str(path)
 
+    def _connection(self) -> Connection:
+        with self._lock:
+            conn = self._conn
+        if conn is None:
+            raise KafkaError("not connected yet: wait for the connection, then try again")
+        return conn
+
+    @property
+    def bootstrap(self) -> str:
+        return kafka_bootstrap(self.profile.catalog.with_overrides(self.profile.service_overrides))
+
+    def list_topics(self) -> list[TopicInfo]:
+        from auren_tui.core.kafka import list_topics, run_tail
+
+        conn, bootstrap = self._connection(), self.bootstrap
+        result: list[TopicInfo] = run_tail(conn, lambda: list_topics(bootstrap))
+        return result
+
+    def open_tail(
+        self, topics: Sequence[str], start: Start, on_records: OnRecords, on_status: OnStatus
+    ) -> TailHandle:
+        from auren_tui.core.kafka import TailRequest, TailThread
+
+        request = TailRequest(self.bootstrap, list(topics), start)
+        tail = TailThread(self._connection(), request, on_records, on_status)
+        tail.start()
+        return tail
+
     def close(self) -> None:
         if self._conn is not None:
             self._conn.close()
@@ -120,8 +183,11 @@ class ReplayBackend:
         read_only: bool = False,
         loop: bool = True,
         conn: ConnInfo | None = None,
+        records: Iterable[TailRecord] = (),
     ) -> None:
         items = list(snapshots)
+        self.records = list(records)
+        """Kafka records a tail replays at once (those of the topics it asks for)."""
         self._it: Iterator[Snapshot] = cycle(items) if loop else iter(items)
         self._last: Snapshot | None = None
         self.profile_name = profile_name
@@ -153,5 +219,37 @@ class ReplayBackend:
     def trust_host_key(self, error: Exception) -> str:
         raise NotImplementedError("a replay has no host to trust")
 
+    def list_topics(self) -> list[TopicInfo]:
+        spans: dict[str, dict[int, tuple[int, int]]] = {}
+        for r in self.records:
+            parts = spans.setdefault(r.topic, {})
+            first, end = parts.get(r.partition, (r.offset, r.offset + 1))
+            parts[r.partition] = (min(first, r.offset), max(end, r.offset + 1))
+        return [TopicInfo(name, spans[name]) for name in sorted(spans)]
+
+    def open_tail(
+        self, topics: Sequence[str], start: Start, on_records: OnRecords, on_status: OnStatus
+    ) -> TailHandle:
+        chosen = [r for r in self.records if r.topic in topics]
+        on_status(TailStatus("live", f"replay of {len(chosen)} records"))
+        if chosen:
+            on_records(chosen)
+        return _ReplayTail(on_status)
+
     def close(self) -> None:
         return None
+
+
+class _ReplayTail:
+    def __init__(self, on_status: OnStatus) -> None:
+        self._on_status = on_status
+        self._alive = True
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self._alive:
+            self._alive = False
+            self._on_status(TailStatus("stopped"))
+
+    @property
+    def alive(self) -> bool:
+        return self._alive

@@ -16,6 +16,7 @@ HELP = """\
 | key | does |
 |---|---|
 | `1` | Dashboard: health of every service |
+| `2` | Tail: Kafka records as they arrive |
 | `?` | this help |
 | `:` or `ctrl+p` | command palette (themes, refresh, screens) |
 | `/` | filter rows; `escape` clears |
@@ -27,6 +28,22 @@ HELP = """\
 The header line shows the profile, the connection (and reconnect attempts),
 and how long ago the data was refreshed. Data from before a lost connection
 stays on screen, greyed, until the connection is back.
+
+## Tail screen (`2`)
+
+| key | does |
+|---|---|
+| `o` | choose topics and where to start (end, beginning, N, -N, time, 10m) |
+| `/` | filter: `field=value`, `field!=value` or text; `escape` clears |
+| `p` or `space` | pause / resume drawing (records keep arriving) |
+| `f` | follow the newest record on / off |
+| `up` `down` `end` | select a record for the detail pane; `end`: the newest |
+| `s` | save what is shown (filtered) as JSON lines in the data dir |
+| `c` | copy the selected record as JSON |
+
+The header shows the topics, the tail's state, records per second, how many
+arrived, the ring (the newest 10,000 are kept) and how many were not drawn
+because they came faster than a screen can show (they stay in the ring).
 
 **Read-only** (`--read-only`, or `read_only = true` in a profile) disables
 every action that changes the server; the header says READ-ONLY.

@@ -1,0 +1,389 @@
+"""Screen 2: Kafka records as they arrive, bounded and smooth.
+
+The tail runs on its own thread (``Backend.open_tail``). Its callbacks only
+append to a locked buffer; a UI timer takes the buffer every
+``FLUSH_SECONDS`` into a ring of at most ``ring_size`` records and draws at
+most ``DRAW_PER_FLUSH`` lines of it, so a burst never floods the event loop.
+What does not fit is counted as "not drawn" (it stays in the ring).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import ClassVar
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, VerticalScroll
+from textual.message import Message
+from textual.screen import Screen
+from textual.timer import Timer
+from textual.widgets import Footer, Header, Input, Static
+from textual.worker import Worker, WorkerState
+
+from auren_tui.core.kafka import TailStatus, TopicInfo, rate
+from auren_tui.core.records import Matcher, RecordError, Start, TailRecord, parse_filter
+from auren_tui.core.records import render_bytes as shown
+from auren_tui.core.session import Backend, TailHandle
+from auren_tui.dialogs.topic_picker import TopicPicker
+from auren_tui.widgets.record_log import RecordLog
+
+DEFAULT_TOPICS = ("biometric-events", "terra-biometric-events")
+FLUSH_SECONDS = 0.1
+DRAW_PER_FLUSH = 400
+"""Lines drawn per flush at most: 4,000 lines a second is more than anyone reads."""
+
+
+@dataclass(eq=False)
+class TopicsListed(Message):
+    topics: list[TopicInfo]
+
+
+@dataclass(eq=False)
+class Saved(Message):
+    path: Path
+    count: int
+
+
+class TailScreen(Screen[None]):
+    """Tails ``topics`` from ``start`` (the default topics present when none given)."""
+
+    CSS_PATH = "tail.tcss"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("slash", "filter", "Filter"),
+        Binding("p,space", "toggle_pause", "Pause"),
+        Binding("f", "toggle_follow", "Follow"),
+        Binding("s", "save", "Save"),
+        Binding("c", "copy", "Copy"),
+        Binding("o", "choose", "Topics"),
+        Binding("escape", "clear_filter", "Clear filter", show=False),
+    ]
+
+    def __init__(
+        self,
+        backend: Backend,
+        data_dir: Path,
+        topics: Sequence[str] = (),
+        start: Start | None = None,
+        ring_size: int = 10_000,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        super().__init__()
+        self.backend = backend
+        self.data_dir = data_dir
+        self.topics = list(topics)
+        self.start = start or Start()
+        self.ring_size = ring_size
+        self.clock = clock
+        self.ring: deque[TailRecord] = deque(maxlen=ring_size)
+        self.status = TailStatus("connecting")
+        self.total = 0
+        self.not_drawn = 0
+        self.held = 0  # arrived while paused
+        self.paused = False
+        self.follow = True
+        self.filter_text = ""
+        self.matcher: Matcher | None = None
+        self.handle: TailHandle | None = None
+        self._samples: deque[tuple[float, int]] = deque(maxlen=64)
+        # Shared with the tail's thread: everything below, only under the lock.
+        self._lock = threading.Lock()
+        self._generation = 0
+        self._pending: list[TailRecord] = []
+        self._dropped = 0
+        self._new_status: TailStatus | None = None
+        self._refilter: Timer | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static("", id="tail-status")
+        yield Input(placeholder="filter: field=value, field!=value or text", id="filter")
+        with Horizontal(id="tail-body"):
+            yield RecordLog(self.ring_size, id="records")
+            with VerticalScroll(id="detail-pane"):
+                yield Static("", id="detail")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#filter", Input).display = False
+        self.query_one(RecordLog).focus()
+        self.set_interval(FLUSH_SECONDS, self._flush)
+        if self.topics:
+            self._open(self.topics, self.start)
+        else:
+            self._discover()
+        self._show_header()
+
+    def on_unmount(self) -> None:
+        self._close_tail()
+
+    # -- the tail's thread -> the buffer ---------------------------------------------
+
+    def _received(self, generation: int, records: list[TailRecord]) -> None:
+        with self._lock:
+            if generation != self._generation:
+                return
+            self._pending.extend(records)
+            # The UI took nothing for a while: what is older than a ring is gone anyway.
+            excess = len(self._pending) - self.ring_size
+            if excess > 0:
+                del self._pending[:excess]
+                self._dropped += excess
+
+    def _status_changed(self, generation: int, status: TailStatus) -> None:
+        with self._lock:
+            if generation == self._generation:
+                self._new_status = status
+
+    # -- starting and stopping ---------------------------------------------------------
+
+    def _open(self, topics: Sequence[str], start: Start) -> None:
+        with self._lock:
+            self._generation += 1
+            generation = self._generation
+            self._pending.clear()
+            self._new_status = TailStatus("connecting")
+        self.topics, self.start = list(topics), start
+        self.ring.clear()
+        self.total = self.not_drawn = self.held = 0
+        self._samples.clear()
+        self.query_one(RecordLog).reset([])
+        self._open_tail(generation, list(topics), start)
+
+    @work(thread=True, group="tail-open", exit_on_error=False)
+    def _open_tail(self, generation: int, topics: list[str], start: Start) -> None:
+        handle: TailHandle | None = self.backend.open_tail(
+            topics,
+            start,
+            partial(self._received, generation),
+            partial(self._status_changed, generation),
+        )
+        with self._lock:
+            if generation == self._generation:
+                self.handle, handle = handle, None
+        if handle is not None:  # the screen closed or the topics changed meanwhile
+            handle.stop()
+
+    def _close_tail(self) -> None:
+        with self._lock:
+            self._generation += 1  # late callbacks and late opens are ignored
+            handle, self.handle = self.handle, None
+        if handle is not None:
+            _stop_in_background(handle)
+
+    @work(thread=True, group="topics", exclusive=True, exit_on_error=False)
+    def _discover(self) -> None:
+        self.post_message(TopicsListed(self.backend.list_topics()))
+
+    @on(TopicsListed)
+    def _listed(self, message: TopicsListed) -> None:
+        present = {t.name for t in message.topics}
+        defaults = [t for t in DEFAULT_TOPICS if t in present]
+        if defaults:
+            self._open(defaults, self.start)
+        else:
+            self.status = TailStatus("stopped", "no default topic: press o to choose")
+            self.action_choose()
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.state is not WorkerState.ERROR:
+            return
+        error = event.worker.error
+        text = str(error).splitlines()[0] if str(error) else type(error).__name__
+        if event.worker.group in ("topics", "tail-open"):
+            self.status = TailStatus("stopped", text)
+            self._show_header()
+        self.notify(text, title="Kafka", severity="error", timeout=8)
+
+    # -- drawing ---------------------------------------------------------------------
+
+    def _flush(self) -> None:
+        with self._lock:
+            new, self._pending = self._pending, []
+            dropped, self._dropped = self._dropped, 0
+            status, self._new_status = self._new_status, None
+        if status is not None:
+            self.status = status
+        self.total += len(new) + dropped
+        self._samples.append((self.clock(), self.total))
+        if new:
+            self.ring.extend(new)
+            if self.paused:
+                self.held += len(new) + dropped
+            else:
+                self._draw(new, dropped)
+        self._show_header()
+
+    def _draw(self, new: list[TailRecord], dropped: int) -> None:
+        fresh = new[-self.ring_size :]  # older ones have already left the ring
+        unseen = dropped + len(new) - len(fresh)
+        matched = fresh if self.matcher is None else [r for r in fresh if self.matcher(r)]
+        drawn = matched[-DRAW_PER_FLUSH:]
+        self.not_drawn += unseen + len(matched) - len(drawn)
+        if drawn:
+            log = self.query_one(RecordLog)
+            log.add(drawn)
+            if log.cursor is None:
+                self._show_detail(drawn[-1])
+
+    def _redraw(self) -> None:
+        """Draw the ring again, filtered (after a filter change or a resume)."""
+        log = self.query_one(RecordLog)
+        log.reset(self.shown())
+        self._show_detail(log.selected)
+        self._show_header()
+
+    def shown(self) -> list[TailRecord]:
+        """The ring as filtered: what is on screen (or would be, without the draw limit)."""
+        match = self.matcher
+        return list(self.ring) if match is None else [r for r in self.ring if match(r)]
+
+    def _show_header(self) -> None:
+        state = self.status.state
+        if state == "stopped" and "deleted" in self.status.detail:
+            state = "topic deleted"
+        parts = [
+            ", ".join(self.topics) or "no topic",
+            f"from {self.start.describe()}",
+            state,
+            f"{rate(list(self._samples), now=self.clock()):,.0f}/s",
+            f"{self.total:,} records",
+            f"ring {len(self.ring):,}/{self.ring_size:,}",
+            f"not drawn {self.not_drawn:,}",
+            "follow" if self.follow else "follow off",
+        ]
+        if self.paused:
+            parts.append(f"PAUSED ({self.held:,} new)")
+        if self.filter_text:
+            parts.append(f"filter {self.filter_text}")
+        line = Text(" · ".join(parts))
+        if self.status.detail and state != "live":
+            line.append(f"  {self.status.detail}", style="italic")
+        header = self.query_one("#tail-status", Static)
+        header.update(line)
+        header.set_class(state in ("broker unreachable", "topic deleted", "stopped"), "fault")
+        header.set_class(self.paused, "paused")
+
+    def _show_detail(self, record: TailRecord | None) -> None:
+        detail = self.query_one("#detail", Static)
+        if record is None:
+            detail.update("")
+            return
+        text = Text()
+        text.append(f"{record.where}\n", style="bold")
+        text.append(f"time     {record.time.isoformat(timespec='milliseconds')}\n")
+        text.append(f"key      {shown(record.key)}\n")
+        for name, value in record.headers:
+            text.append(f"header   {name}={shown(value)}\n")
+        text.append("\n")
+        text.append(record.value_text(pretty=True))
+        detail.update(text)
+
+    @on(RecordLog.Selected)
+    def _selected(self, message: RecordLog.Selected) -> None:
+        self._show_detail(message.record or self.query_one(RecordLog).selected)
+
+    # -- keys ------------------------------------------------------------------------
+
+    def action_toggle_pause(self) -> None:
+        self.paused = not self.paused
+        if not self.paused:
+            self.held = 0
+            self._redraw()
+        self._show_header()
+
+    def action_toggle_follow(self) -> None:
+        self.follow = not self.follow
+        log = self.query_one(RecordLog)
+        log.auto_scroll = self.follow
+        if self.follow:
+            log.action_newest()
+        self._show_header()
+
+    def action_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.display = True
+        box.focus()
+
+    def action_clear_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.value = ""
+        box.display = False
+        self._set_filter("")
+        self.query_one(RecordLog).focus()
+
+    @on(Input.Changed, "#filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        # Redraw once typing pauses, not on every key: a ring is up to 10,000 records.
+        if self._refilter is not None:
+            self._refilter.stop()
+        self._refilter = self.set_timer(0.15, partial(self._set_filter, event.value))
+
+    @on(Input.Submitted, "#filter")
+    def _filter_done(self, event: Input.Submitted) -> None:
+        self._set_filter(event.value)
+        self.query_one(RecordLog).focus()
+
+    def _set_filter(self, text: str) -> None:
+        if self._refilter is not None:
+            self._refilter.stop()
+            self._refilter = None
+        if text.strip() == self.filter_text:
+            return
+        try:
+            matcher = parse_filter(text)
+        except RecordError as exc:
+            self.notify(str(exc), severity="warning")
+            return
+        self.filter_text, self.matcher = text.strip(), matcher
+        self._redraw()
+
+    def action_save(self) -> None:
+        records = self.shown()
+        if not records:
+            self.notify("Nothing to save yet.", severity="warning")
+            return
+        self._save(records)
+
+    @work(thread=True, group="save", exit_on_error=False)
+    def _save(self, records: list[TailRecord]) -> None:
+        from auren_tui.core.export import save_lines
+
+        path = save_lines(self.data_dir, "tail", (r.json_line() for r in records))
+        self.post_message(Saved(path, len(records)))
+
+    @on(Saved)
+    def _saved(self, message: Saved) -> None:
+        self.notify(f"{message.count:,} records saved to {message.path}", title="Saved")
+
+    def action_copy(self) -> None:
+        record = self.query_one(RecordLog).selected
+        if record is None:
+            self.notify("No record to copy yet.", severity="warning")
+            return
+        self.app.copy_to_clipboard(record.json_line())
+        self.notify(f"Copied {record.where} as JSON")
+
+    def action_choose(self) -> None:
+        def chosen(choice: tuple[list[str], Start] | None) -> None:
+            if choice:
+                self._close_tail()
+                self._open(*choice)
+                self._show_header()
+
+        picker = TopicPicker(self.backend, self.topics or list(DEFAULT_TOPICS), self.start)
+        self.app.push_screen(picker, chosen)
+
+
+def _stop_in_background(handle: TailHandle) -> None:
+    """Stopping joins the tail's thread: not on the UI loop. Not a daemon, so the
+    process waits for it at exit and no tail outlives the app."""
+    threading.Thread(target=handle.stop, name="kafka-tail-stop").start()
