@@ -11,6 +11,7 @@ failures at run time; ``--debug`` prints the traceback as well.
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 import traceback
 from collections.abc import Callable
@@ -93,6 +94,7 @@ def run_command(args: argparse.Namespace, ctx: Context | None = None) -> int:
     ctx = ctx or Context.from_env()
     handler: Handler = args.handler
     debug = bool(getattr(args, "debug", False))
+    _quiet_libraries(debug, ctx)
     try:
         return handler(args, ctx)
     except KeyboardInterrupt:
@@ -110,6 +112,21 @@ def run_command(args: argparse.Namespace, ctx: Context | None = None) -> int:
             more = "" if debug else " (run with --debug for details)"
             _report(ctx, f"unexpected {type(exc).__name__}: {first}{more}", exc, debug)
         return EXIT_FAILURE
+
+
+def _quiet_libraries(debug: bool, ctx: Context) -> None:
+    """Libraries' log records (paramiko's failed channels, aiokafka's reconnects)
+    reach stderr only with ``--debug``; errors are reported as one line instead."""
+    root = logging.getLogger()
+    if debug:
+        if not any(getattr(h, "auren_cli", False) for h in root.handlers):
+            handler = logging.StreamHandler(ctx.err)
+            handler.auren_cli = True  # type: ignore[attr-defined]
+            handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+            root.addHandler(handler)
+            root.setLevel(logging.DEBUG)
+    elif not root.handlers:
+        root.addHandler(logging.NullHandler())  # no "last resort" printing to stderr
 
 
 def _is_secret_error(exc: BaseException) -> bool:

@@ -300,7 +300,7 @@ def handle_check(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def handle_load(args: argparse.Namespace, ctx: Context) -> int:
-    from auren_tui.core.kafka import run_tail
+    from auren_tui.core.kafka import local_end, run_tail
     from auren_tui.core.webhooks.load import LoadSpec, LoadStats, run_load
     from auren_tui.core.webhooks.templates import render
 
@@ -327,10 +327,7 @@ def handle_load(args: argparse.Namespace, ctx: Context) -> int:
         host, port = _address(catalog, args.bridge)
 
         async def go() -> LoadStats:
-            import asyncio
-
-            loop = asyncio.get_running_loop()
-            lhost, lport = await loop.run_in_executor(None, connection.endpoint, host, port)
+            lhost, lport = await local_end(connection, host, port)
             return await run_load(lhost, lport, spec, secret, progress, authority=f"{host}:{port}")
 
         stats = run_tail(connection, go)

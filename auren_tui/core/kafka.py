@@ -42,14 +42,35 @@ class TunnelLoop(asyncio.SelectorEventLoop):
     def __init__(self, connection: Connection) -> None:
         super().__init__()
         self.connection = connection
+        self._local_ends: set[tuple[str, int]] = set()
+
+    async def local_end(self, host: str, port: int) -> tuple[str, int]:
+        """The local address reaching ``host:port`` as the server sees it.
+
+        Addresses this loop handed out pass through unchanged, so a client
+        that maps an address itself and then connects is not mapped twice.
+        """
+        if (host, port) in self._local_ends:
+            return host, port
+        # The SSH connection is blocking (it may be reconnecting): not on this loop.
+        local = await self.run_in_executor(None, self.connection.endpoint, host, port)
+        self._local_ends.add(local)
+        return local
 
     async def create_connection(
         self, protocol_factory: Any, host: str | None = None, port: int | None = None, **kwargs: Any
     ) -> Any:
         if host is not None and port is not None:
-            # The SSH connection is blocking (it may be reconnecting): not on this loop.
-            host, port = await self.run_in_executor(None, self.connection.endpoint, host, int(port))
+            host, port = await self.local_end(host, int(port))
         return await super().create_connection(protocol_factory, host, port, **kwargs)  # type: ignore[arg-type]
+
+
+async def local_end(connection: Connection, host: str, port: int) -> tuple[str, int]:
+    """``connection.endpoint`` off the loop; on a ``TunnelLoop``, through it."""
+    loop = asyncio.get_running_loop()
+    if isinstance(loop, TunnelLoop):
+        return await loop.local_end(host, port)
+    return await loop.run_in_executor(None, connection.endpoint, host, port)
 
 
 def _never_create_topics() -> None:

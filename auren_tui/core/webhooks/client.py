@@ -7,7 +7,6 @@ profile's connection, so nothing here knows about SSH.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import secrets as pysecrets
 import time
@@ -18,6 +17,7 @@ import httpx
 from pydantic import SecretStr
 
 from auren_tui.core.connection import Connection
+from auren_tui.core.kafka import local_end
 from auren_tui.core.webhooks.signing import (
     NATIVE,
     SIGNATURE_HEADER,
@@ -211,10 +211,7 @@ class Sender:
     _client: httpx.AsyncClient | None = field(default=None, repr=False)
 
     async def __aenter__(self) -> Sender:
-        loop = asyncio.get_running_loop()
-        lhost, lport = await loop.run_in_executor(
-            None, self.connection.endpoint, self.host, self.port
-        )
+        lhost, lport = await local_end(self.connection, self.host, self.port)
         self._client = httpx.AsyncClient(base_url=f"http://{lhost}:{lport}", timeout=self.timeout)
         return self
 
