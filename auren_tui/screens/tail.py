@@ -31,15 +31,18 @@ from textual.worker import Worker, WorkerState
 
 from auren_tui.core.kafka import TailStatus, TopicInfo, rate
 from auren_tui.core.records import Matcher, RecordError, Start, TailRecord, parse_filter
-from auren_tui.core.records import render_bytes as shown
-from auren_tui.core.session import Backend, TailHandle
+from auren_tui.core.session import Backend, OnRecords, OnStatus, TailHandle
+from auren_tui.core.tail_buffer import TailBuffer
 from auren_tui.dialogs.topic_picker import TopicPicker
+from auren_tui.widgets.record_detail import RecordDetail
 from auren_tui.widgets.record_log import RecordLog
 
 DEFAULT_TOPICS = ("biometric-events", "terra-biometric-events")
 FLUSH_SECONDS = 0.1
-DRAW_PER_FLUSH = 400
-"""Lines drawn per flush at most: 4,000 lines a second is more than anyone reads."""
+DRAW_PER_FLUSH = 200
+"""Lines drawn per flush at most: 2,000 lines a second is more than anyone reads."""
+REDRAW_LINES = 2_000
+"""Lines drawn again after a filter change or a resume (rendered in a thread)."""
 
 
 @dataclass(eq=False)
@@ -48,8 +51,17 @@ class TopicsListed(Message):
 
 
 @dataclass(eq=False)
+class Redrawn(Message):
+    token: int
+    records: list[TailRecord]
+    lines: list[str]
+    older: int
+    """Matching records in the ring older than those drawn."""
+
+
+@dataclass(eq=False)
 class Saved(Message):
-    path: Path
+    path: Path | None
     count: int
 
 
@@ -92,15 +104,13 @@ class TailScreen(Screen[None]):
         self.follow = True
         self.filter_text = ""
         self.matcher: Matcher | None = None
-        self.handle: TailHandle | None = None
+        self.buffer = TailBuffer(ring_size)  # the only state shared with the tail's thread
         self._samples: deque[tuple[float, int]] = deque(maxlen=64)
-        # Shared with the tail's thread: everything below, only under the lock.
-        self._lock = threading.Lock()
-        self._generation = 0
-        self._pending: list[TailRecord] = []
-        self._dropped = 0
-        self._new_status: TailStatus | None = None
         self._refilter: Timer | None = None
+        self._redraw_token = 0
+        self._redraw_from: int | None = None  # ``total`` when a pending redraw began
+        self.older = 0
+        self._detail_at = 0.0
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -109,7 +119,7 @@ class TailScreen(Screen[None]):
         with Horizontal(id="tail-body"):
             yield RecordLog(self.ring_size, id="records")
             with VerticalScroll(id="detail-pane"):
-                yield Static("", id="detail")
+                yield RecordDetail(id="detail")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -125,57 +135,38 @@ class TailScreen(Screen[None]):
     def on_unmount(self) -> None:
         self._close_tail()
 
-    # -- the tail's thread -> the buffer ---------------------------------------------
-
-    def _received(self, generation: int, records: list[TailRecord]) -> None:
-        with self._lock:
-            if generation != self._generation:
-                return
-            self._pending.extend(records)
-            # The UI took nothing for a while: what is older than a ring is gone anyway.
-            excess = len(self._pending) - self.ring_size
-            if excess > 0:
-                del self._pending[:excess]
-                self._dropped += excess
-
-    def _status_changed(self, generation: int, status: TailStatus) -> None:
-        with self._lock:
-            if generation == self._generation:
-                self._new_status = status
-
     # -- starting and stopping ---------------------------------------------------------
 
     def _open(self, topics: Sequence[str], start: Start) -> None:
-        with self._lock:
-            self._generation += 1
-            generation = self._generation
-            self._pending.clear()
-            self._new_status = TailStatus("connecting")
+        generation, on_records, on_status = self.buffer.begin()
         self.topics, self.start = list(topics), start
         self.ring.clear()
-        self.total = self.not_drawn = self.held = 0
+        self.total = self.not_drawn = self.held = self.older = 0
+        self._redraw_token += 1  # a redraw of the old ring is no longer wanted
+        self._redraw_from = None
         self._samples.clear()
         self.query_one(RecordLog).reset([])
-        self._open_tail(generation, list(topics), start)
+        self._open_tail(generation, list(topics), start, on_records, on_status)
 
     @work(thread=True, group="tail-open", exit_on_error=False)
-    def _open_tail(self, generation: int, topics: list[str], start: Start) -> None:
-        handle: TailHandle | None = self.backend.open_tail(
-            topics,
-            start,
-            partial(self._received, generation),
-            partial(self._status_changed, generation),
-        )
-        with self._lock:
-            if generation == self._generation:
-                self.handle, handle = handle, None
-        if handle is not None:  # the screen closed or the topics changed meanwhile
-            handle.stop()
+    def _open_tail(
+        self,
+        generation: int,
+        topics: list[str],
+        start: Start,
+        on_records: OnRecords,
+        on_status: OnStatus,
+    ) -> None:
+        handle = self.backend.open_tail(topics, start, on_records, on_status)
+        if not self.buffer.adopt(generation, handle):
+            handle.stop()  # the screen closed or the topics changed meanwhile
+
+    @property
+    def handle(self) -> TailHandle | None:
+        return self.buffer.handle
 
     def _close_tail(self) -> None:
-        with self._lock:
-            self._generation += 1  # late callbacks and late opens are ignored
-            handle, self.handle = self.handle, None
+        handle = self.buffer.release()  # late callbacks and late opens are ignored
         if handle is not None:
             _stop_in_background(handle)
 
@@ -206,10 +197,7 @@ class TailScreen(Screen[None]):
     # -- drawing ---------------------------------------------------------------------
 
     def _flush(self) -> None:
-        with self._lock:
-            new, self._pending = self._pending, []
-            dropped, self._dropped = self._dropped, 0
-            status, self._new_status = self._new_status, None
+        new, dropped, status = self.buffer.take()
         if status is not None:
             self.status = status
         self.total += len(new) + dropped
@@ -218,7 +206,7 @@ class TailScreen(Screen[None]):
             self.ring.extend(new)
             if self.paused:
                 self.held += len(new) + dropped
-            else:
+            elif self._redraw_from is None:  # else the redraw draws them when it lands
                 self._draw(new, dropped)
         self._show_header()
 
@@ -231,20 +219,40 @@ class TailScreen(Screen[None]):
         if drawn:
             log = self.query_one(RecordLog)
             log.add(drawn)
-            if log.cursor is None:
+            # The detail pane re-lays out the screen: twice a second is enough for it.
+            if log.cursor is None and self.clock() - self._detail_at >= 0.5:
                 self._show_detail(drawn[-1])
 
     def _redraw(self) -> None:
-        """Draw the ring again, filtered (after a filter change or a resume)."""
+        """Draw the ring again, filtered (after a filter change or a resume): matched
+        and rendered in a thread, up to 200 ms for a full ring with a text filter."""
+        self._redraw_token += 1
+        self._redraw_from = self.total
+        self._render_ring(self._redraw_token, list(self.ring), self.matcher)
+
+    @work(thread=True, exclusive=True, group="redraw", exit_on_error=False)
+    def _render_ring(self, token: int, ring: list[TailRecord], match: Matcher | None) -> None:
+        matched = self._matching(ring, match)
+        drawn = matched[-REDRAW_LINES:]
+        lines = [r.line() for r in drawn]
+        self.post_message(Redrawn(token, drawn, lines, len(matched) - len(drawn)))
+
+    @on(Redrawn)
+    def _redrawn(self, message: Redrawn) -> None:
+        if message.token != self._redraw_token or self._redraw_from is None:
+            return
+        arrived, self._redraw_from = min(self.total - self._redraw_from, len(self.ring)), None
+        self.older = message.older
         log = self.query_one(RecordLog)
-        log.reset(self.shown())
+        log.reset(message.records, message.lines)
+        if arrived and not self.paused:
+            self._draw(list(self.ring)[-arrived:], 0)
         self._show_detail(log.selected)
         self._show_header()
 
-    def shown(self) -> list[TailRecord]:
-        """The ring as filtered: what is on screen (or would be, without the draw limit)."""
-        match = self.matcher
-        return list(self.ring) if match is None else [r for r in self.ring if match(r)]
+    @staticmethod
+    def _matching(ring: list[TailRecord], match: Matcher | None) -> list[TailRecord]:
+        return ring if match is None else [r for r in ring if match(r)]
 
     def _show_header(self) -> None:
         state = self.status.state
@@ -264,6 +272,8 @@ class TailScreen(Screen[None]):
             parts.append(f"PAUSED ({self.held:,} new)")
         if self.filter_text:
             parts.append(f"filter {self.filter_text}")
+        if self.older:
+            parts.append(f"{self.older:,} older kept, not drawn")
         line = Text(" · ".join(parts))
         if self.status.detail and state != "live":
             line.append(f"  {self.status.detail}", style="italic")
@@ -273,19 +283,8 @@ class TailScreen(Screen[None]):
         header.set_class(self.paused, "paused")
 
     def _show_detail(self, record: TailRecord | None) -> None:
-        detail = self.query_one("#detail", Static)
-        if record is None:
-            detail.update("")
-            return
-        text = Text()
-        text.append(f"{record.where}\n", style="bold")
-        text.append(f"time     {record.time.isoformat(timespec='milliseconds')}\n")
-        text.append(f"key      {shown(record.key)}\n")
-        for name, value in record.headers:
-            text.append(f"header   {name}={shown(value)}\n")
-        text.append("\n")
-        text.append(record.value_text(pretty=True))
-        detail.update(text)
+        self._detail_at = self.clock()
+        self.query_one(RecordDetail).show(record)
 
     @on(RecordLog.Selected)
     def _selected(self, message: RecordLog.Selected) -> None:
@@ -347,21 +346,25 @@ class TailScreen(Screen[None]):
         self._redraw()
 
     def action_save(self) -> None:
-        records = self.shown()
-        if not records:
-            self.notify("Nothing to save yet.", severity="warning")
-            return
-        self._save(records)
+        self._save(list(self.ring), self.matcher)
 
     @work(thread=True, group="save", exit_on_error=False)
-    def _save(self, records: list[TailRecord]) -> None:
+    def _save(self, ring: list[TailRecord], match: Matcher | None) -> None:
+        """What is shown: the ring as filtered (also what the draw limit left out)."""
         from auren_tui.core.export import save_lines
 
+        records = self._matching(ring, match)
+        if not records:
+            self.post_message(Saved(None, 0))
+            return
         path = save_lines(self.data_dir, "tail", (r.json_line() for r in records))
         self.post_message(Saved(path, len(records)))
 
     @on(Saved)
     def _saved(self, message: Saved) -> None:
+        if message.path is None:
+            self.notify("Nothing to save yet.", severity="warning")
+            return
         self.notify(f"{message.count:,} records saved to {message.path}", title="Saved")
 
     def action_copy(self) -> None:

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
+from rich.segment import Segment
 from rich.style import Style
 from textual.binding import Binding, BindingType
 from textual.message import Message
@@ -44,8 +45,9 @@ class RecordLog(Log):
         self.records: deque[TailRecord] = deque(maxlen=max_lines)
         self.cursor: int | None = None
 
-    def add(self, records: Sequence[TailRecord]) -> None:
-        """Draw ``records`` below the others (the oldest go beyond ``max_lines``)."""
+    def add(self, records: Sequence[TailRecord], lines: Sequence[str] | None = None) -> None:
+        """Draw ``records`` below the others (the oldest go beyond ``max_lines``);
+        ``lines``: their lines, when already rendered (off the UI thread)."""
         if not records:
             return
         assert self.max_lines is not None
@@ -56,16 +58,18 @@ class RecordLog(Log):
             if self.cursor < 0:
                 self.cursor = None
                 self.post_message(self.Selected(None))
-        self.write_lines([r.line() for r in records[-self.max_lines :]])
+        if lines is None:
+            lines = [r.line() for r in records[-self.max_lines :]]
+        self.write_lines(lines[-self.max_lines :])
 
-    def reset(self, records: Sequence[TailRecord]) -> None:
+    def reset(self, records: Sequence[TailRecord], lines: Sequence[str] | None = None) -> None:
         """Draw exactly ``records`` (after a filter change or a resume)."""
         self.clear()
         self.records.clear()
         if self.cursor is not None:
             self.cursor = None
             self.post_message(self.Selected(None))
-        self.add(records)
+        self.add(records, lines)
 
     @property
     def selected(self) -> TailRecord | None:
@@ -92,5 +96,6 @@ class RecordLog(Log):
         strip = super()._render_line(y, scroll_x, width)
         if y == self.cursor:
             style: Style = self.get_component_rich_style("record-log--cursor")
-            strip = strip.apply_style(style)
+            # After the line's own styles (the Log's background would hide a base style).
+            strip = Strip(Segment.apply_style(strip, post_style=style), strip.cell_length)
         return strip

@@ -14,7 +14,10 @@ from auren_tui.app import build_app
 from auren_tui.core.config import UiPrefs
 from auren_tui.core.session import ReplayBackend
 from auren_tui.dialogs.trust_host import TrustHostDialog
+from auren_tui.screens.tail import TailScreen
+from auren_tui.widgets.record_log import RecordLog
 from tests.auren_tui.data import NOW, stack
+from tests.auren_tui.test_tail_screen import replay_records
 
 SIZE = (150, 36)
 
@@ -67,3 +70,21 @@ def test_trust_host_dialog(snap_compare: Any) -> None:
         await pilot.pause()
 
     assert snap_compare(app_for(stack(at=NOW)), terminal_size=SIZE, run_before=ask)
+
+
+def test_tail_screen_with_a_selected_record(snap_compare: Any) -> None:
+    async def tail(pilot: Pilot[Any]) -> None:
+        await first_poll(pilot)
+        await pilot.press("2")
+        async with asyncio.timeout(10):
+            while not (
+                isinstance(pilot.app.screen, TailScreen)
+                and len(pilot.app.screen.query_one(RecordLog).records) == 12
+            ):
+                await asyncio.sleep(0.02)
+        await pilot.press("up", "up")
+        await pilot.pause()
+
+    backend = ReplayBackend([stack(at=NOW)], profile_name="prod", records=replay_records())
+    app = build_app(backend, prefs=UiPrefs(refresh_seconds=3600), clock=lambda: NOW)
+    assert snap_compare(app, terminal_size=SIZE, run_before=tail)

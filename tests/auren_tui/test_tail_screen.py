@@ -15,9 +15,11 @@ import pytest
 
 from auren_tui.app import AurenApp, build_app
 from auren_tui.core.config import local_profile
+from auren_tui.core.kafka import TailStatus
 from auren_tui.core.paths import Locations
 from auren_tui.core.records import Start, TailRecord
 from auren_tui.core.session import LiveBackend, ReplayBackend
+from auren_tui.core.tail_buffer import TailBuffer
 from auren_tui.dialogs.topic_picker import TopicPicker
 from auren_tui.screens.dashboard import DashboardScreen
 from auren_tui.screens.tail import TailScreen
@@ -73,6 +75,28 @@ def header(screen: TailScreen) -> str:
 
 def drawn(screen: TailScreen) -> list[TailRecord]:
     return list(screen.query_one(RecordLog).records)
+
+
+# ---- the hand-off between the tail's thread and the UI ----------------------------------
+
+
+def test_the_buffer_keeps_a_ring_at_most_and_ignores_replaced_tails() -> None:
+    buffer = TailBuffer(limit=5)
+    _, old_records, old_status = buffer.begin()
+    generation, on_records, on_status = buffer.begin()
+    old_records(replay_records(3))
+    old_status(TailStatus("live", "old"))
+    on_records(replay_records(4))
+    on_records(replay_records(4))
+    on_status(TailStatus("live"))
+    records, dropped, status = buffer.take()
+    assert (len(records), dropped) == (5, 3)
+    assert status == TailStatus("live")
+    assert buffer.take() == ([], 0, None)
+    handle = ReplayBackend([]).open_tail([], Start(), on_records, on_status)
+    assert buffer.adopt(generation, handle)
+    assert buffer.release() is handle
+    assert not buffer.adopt(generation, handle)  # a late open of a closed tail
 
 
 # ---- on replayed records (no broker) ---------------------------------------------------
