@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import json
 import logging
 import os
@@ -192,6 +193,7 @@ async def _print(
 
     left = args.count
     out = ctx.out
+    frozen = False
     render = TailRecord.json_line if args.json else TailRecord.line
     async for item in Tail(request):
         if isinstance(item, TailStatus):
@@ -205,8 +207,15 @@ async def _print(
         if left is not None:
             records = records[:left]
             left -= len(records)
+        if not frozen:
+            # Every record is freed by reference counting, but the allocations make
+            # the collector walk the whole start-up heap (aiokafka, asyncio) again
+            # and again: ~15 % of a fast tail's CPU. Frozen, it walks only the new.
+            gc.collect()
+            gc.freeze()
+            frozen = True
         if records:
-            out.write("\n".join(render(r) for r in records))
+            out.write("\n".join([render(r) for r in records]))
             out.write("\n")
             out.flush()
         if left == 0:

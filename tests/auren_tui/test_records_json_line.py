@@ -1,0 +1,71 @@
+"""``TailRecord.json_line`` writes its fields by hand for speed (bench/tail.py):
+it must give exactly the line the straightforward ``json.dumps`` version gave."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+
+from auren_tui.core.records import NOT_JSON, TailRecord
+
+
+def reference_line(record: TailRecord) -> str:
+    """The original implementation: ``to_dict`` through ``json.dumps``, the JSON value
+    embedded as its own bytes when it has no newline."""
+    value = record.value
+    compact = {"ensure_ascii": False, "separators": (",", ":")}
+    if record.json_value() is NOT_JSON or value is None or b"\n" in value or b"\r" in value:
+        return json.dumps(record.to_dict(), **compact)  # type: ignore[arg-type]
+    head = record.to_dict()
+    del head["value"], head["value_encoding"]
+    text = json.dumps(head, **compact)  # type: ignore[arg-type]
+    return f'{text[:-1]},"value_encoding":"json","value":{value.decode()}}}'
+
+
+VALUES = [
+    b'{"a":1}',
+    b' {"a": "\xc3\xa9"}',
+    b"[1,2]",
+    b'"s"',
+    b"3",
+    b"null",
+    b"true",
+    b'{"x":\n1}',
+    b"not json",
+    b"\x00\xff",
+    None,
+    b"",
+    b"0xabc",
+    b'{"a":"\\u2028"}',
+    b"NaN",
+    b'{"t":"\t"} ',
+]
+KEYS = [None, b"u42", b"\x00\x01", b"0x12", b"", b"caf\xc3\xa9", b'"q"\\', b"\xe2\x80\xa8"]
+HEADERS: list[tuple[tuple[str, bytes], ...]] = [
+    (),
+    (("trace", b"abc"),),
+    (("a", b"\x00"), ("a", b"x"), ("b", b"")),
+    (('\u00e9"', b"v\n"), ("source", b"oura")),
+]
+STAMPS = [0, -1, -999, -1000, -1001, 1, 999, 1000, 1_764_057_600_123, 4_102_444_799_999]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_json_line_is_the_reference_line(seed: int) -> None:
+    rnd = random.Random(seed)
+    stamps = STAMPS + [rnd.randrange(-(10**12), 4 * 10**12) for _ in range(2000)]
+    for i, stamp in enumerate(stamps):
+        record = TailRecord(
+            rnd.choice(["t", "é-topic", 'q"t']),
+            rnd.randrange(8),
+            rnd.randrange(10**9),
+            stamp,
+            KEYS[i % len(KEYS)],
+            VALUES[i % len(VALUES)],
+            HEADERS[(i // 3) % len(HEADERS)],
+        )
+        line = record.json_line()
+        assert line == reference_line(record), record
+        assert "\n" not in line
