@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from auren_tui import __version__
-from auren_tui.cli import Parser, health, profile, run_command, secret, tail, webhook
+from auren_tui.cli import Parser, health, profile, restore, run_command, secret, tail, webhook
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     health.register(commands)
     tail.register(commands)
     webhook.register(commands)
+    restore.register(commands)
     return parser
 
 

@@ -1,0 +1,375 @@
+"""``auren-tui spec capture|show|diff|history`` and ``auren-tui restore``.
+
+``restore`` changes the server: it is refused in read-only mode, prints the
+diff and the steps first, needs the service name typed back (or ``--yes``)
+and does nothing with ``--dry-run``. Exit status: 0 restored (or dry run), 1
+rolled back or failed, 2 usage/config errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import SecretStr
+
+from auren_tui.cli import EXIT_FAILURE, EXIT_OK, CliError, Commands, Context, UsageError
+from auren_tui.cli import common_options as _common
+
+if TYPE_CHECKING:
+    from auren_tui.core.catalog import Catalog
+    from auren_tui.core.config import Profile
+    from auren_tui.core.connection import Connection
+    from auren_tui.core.restore.spec import RunSpec
+    from auren_tui.core.restore.store import SpecStore
+
+
+def register(commands: Commands) -> None:
+    top = commands.add_parser(
+        "spec", parents=[_common()], help="known-good run specs of the stack's containers"
+    )
+    actions = top.add_subparsers(dest="spec_action", metavar="ACTION", required=True)
+    capture = actions.add_parser(
+        "capture", parents=[_common()], help="record it from docker inspect"
+    )
+    capture.add_argument("service")
+    capture.add_argument(
+        "--force", action="store_true", help="even if the container is not healthy"
+    )
+    _target(capture)
+    capture.set_defaults(handler=handle_capture)
+    show = actions.add_parser("show", parents=[_common()], help="print the known-good spec")
+    show.add_argument("service")
+    show.add_argument("--version", type=int, help="an older version")
+    show.add_argument("--json", action="store_true")
+    _target(show)
+    show.set_defaults(handler=handle_show)
+    diff = actions.add_parser(
+        "diff", parents=[_common()], help="running container vs known-good (exit 1 if they differ)"
+    )
+    diff.add_argument("service")
+    _target(diff)
+    diff.set_defaults(handler=handle_diff)
+    history = actions.add_parser("history", parents=[_common()], help="every captured version")
+    history.add_argument("service")
+    _target(history)
+    history.set_defaults(handler=handle_history)
+
+    restore = commands.add_parser(
+        "restore",
+        parents=[_common()],
+        help="re-create a container from its known-good spec (diff, health wait, rollback)",
+    )
+    restore.add_argument("service")
+    restore.add_argument("--dry-run", action="store_true", help="show the diff and steps only")
+    restore.add_argument("--yes", action="store_true", help="do not ask to type the name")
+    restore.add_argument("--stop-timeout", type=int, default=10, metavar="S")
+    restore.add_argument("--health-timeout", type=float, default=60.0, metavar="S")
+    restore.add_argument("--read-only", action="store_true", help="refuse (as a read-only profile)")
+    restore.add_argument(
+        "--prune", action="store_true", help="instead: remove -failed- containers beyond the last 3"
+    )
+    _target(restore)
+    restore.set_defaults(handler=handle_restore)
+
+
+def _target(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--profile", help="profile (default: the configured default, or local)")
+
+
+# ---- shared ----------------------------------------------------------------------------------
+
+
+class Target:
+    """A profile's Docker Engine, its catalog, spec store and secrets."""
+
+    def __init__(self, args: argparse.Namespace, ctx: Context) -> None:
+        from auren_tui.cli.health import open_profile
+        from auren_tui.core.config import load_config
+        from auren_tui.core.restore.store import SpecStore
+
+        config = load_config(ctx.locations)
+        self.profile: Profile = config.profile(args.profile or config.ui.default_profile or "local")
+        self.read_only = self.profile.read_only or config.ui.read_only
+        self.ctx = ctx
+        self.store: SpecStore = SpecStore(ctx.locations, self.profile.name)
+        self.connection: Connection
+        self.catalog: Catalog
+        self.connection, self.catalog = open_profile(self.profile.name, ctx)
+        self._client: Any = None
+
+    def container_of(self, service: str) -> str:
+        for spec in self.catalog.services:
+            if spec.name == service:
+                if not spec.container:
+                    raise UsageError(f"service {service!r} has no container in the catalog")
+                return spec.container
+        names = ", ".join(s.name for s in self.catalog.services)
+        raise UsageError(f"no service {service!r} in the catalog ({names})")
+
+    def docker(self) -> Any:
+        if self._client is None:
+            import docker
+
+            url = self.connection.docker_url()
+            if url is None:
+                raise CliError(f"profile {self.profile.name!r} has no Docker Engine to reach")
+            self._client = docker.DockerClient(base_url=url, timeout=60)
+            # Over SSH each connection is a `docker system dial-stdio` channel, which
+            # may end between requests: never reuse one (a POST is not retried).
+            self._client.api.headers["Connection"] = "close"
+        return self._client
+
+    def inspect(self, service: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        import docker.errors
+
+        name = self.container_of(service)
+        try:
+            container = self.docker().containers.get(name)
+            image = self.docker().images.get(container.attrs["Image"])
+        except docker.errors.NotFound as exc:
+            raise CliError(
+                f"no container {name!r} on {self.profile.target}: {exc.explanation}"
+            ) from None
+        return container.attrs, image.attrs
+
+    def env_of(self, spec: RunSpec) -> dict[str, str]:
+        from auren_tui.core.restore.spec import SecretRef
+
+        out: dict[str, str] = {}
+        for key, value in spec.env.items():
+            if isinstance(value, SecretRef):
+                secret = self.ctx.secrets().get(self.profile.name, value.name)
+                if secret is None:
+                    raise CliError(
+                        f"env {key} of {spec.service} is in the keyring as {value.name!r}, "
+                        "which is missing: capture the spec again"
+                    )
+                out[key] = secret.get_secret_value()
+            else:
+                out[key] = value
+        return out
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+        self.connection.close()
+
+
+def _health(container: dict[str, Any]) -> str:
+    """``healthy``, ``running``, ``restarting``, … plus the restart count when not 0."""
+    state = container.get("State") or {}
+    if state.get("Restarting"):
+        word = "restarting"
+    elif not state.get("Running"):
+        word = str(state.get("Status") or "not running")
+    else:
+        word = str((state.get("Health") or {}).get("Status") or "running")
+    restarts = int(container.get("RestartCount") or 0)
+    return f"{word}, {restarts} restarts" if restarts else word
+
+
+# ---- spec ------------------------------------------------------------------------------------
+
+
+def handle_capture(args: argparse.Namespace, ctx: Context) -> int:
+    from auren_tui.core.restore.engine import who_am_i
+    from auren_tui.core.restore.spec import capture
+
+    target = Target(args, ctx)
+    try:
+        container, image = target.inspect(args.service)
+        health = _health(container)
+        if health not in ("healthy", "running") and not args.force:  # restarts count against it
+            raise CliError(
+                f"{target.container_of(args.service)} is {health}: a known-good spec is taken "
+                "from a healthy container (--force to take it anyway)"
+            )
+        spec, secrets = capture(args.service, container, image, who_am_i())
+        store = ctx.secrets() if secrets else None
+        for name, value in secrets.items():
+            assert store is not None
+            store.set(target.profile.name, name, SecretStr(value))
+        saved = target.store.save(spec)
+    finally:
+        target.close()
+    where = target.store.path(saved.service, saved.version)
+    note = f", {len(secrets)} env secrets in the keyring" if secrets else ""
+    ctx.say(f"captured {saved.service} v{saved.version} ({health}){note}: {where}")
+    return EXIT_OK
+
+
+def describe(spec: RunSpec) -> list[str]:
+    from auren_tui.core.restore.spec import SecretRef
+
+    lines = [
+        f"{spec.service} v{spec.version}: container {spec.container}",
+        f"  captured  {spec.captured_at} by {spec.captured_by}",
+        f"  image     {spec.image_id}"
+        + (f" ({', '.join(spec.image_refs)})" if spec.image_refs else ""),
+        f"  command   {json.dumps(spec.entrypoint)} {json.dumps(spec.cmd)}",
+        f"  restart   {spec.restart_policy}",
+        f"  network   {spec.network_mode}",
+    ]
+    lines += [
+        f"  port      {k} -> {', '.join(f'{ip}:{p}' for ip, p in v)}" for k, v in spec.ports.items()
+    ]
+    lines += [f"  mount     {m}" for m in spec.mounts]
+    for key, value in sorted(spec.env.items()):
+        shown = f"(keyring {value.name})" if isinstance(value, SecretRef) else value
+        lines.append(f"  env       {key}={shown}")
+    lines += [f"  label     {k}={v}" for k, v in sorted(spec.labels.items())]
+    if spec.healthcheck:
+        lines.append(f"  health    {json.dumps(spec.healthcheck.get('test'))}")
+    return lines
+
+
+def handle_show(args: argparse.Namespace, ctx: Context) -> int:
+    from auren_tui.core.config import load_config
+    from auren_tui.core.restore.spec import SpecError
+    from auren_tui.core.restore.store import SpecStore
+
+    config = load_config(ctx.locations)
+    profile = config.profile(args.profile or config.ui.default_profile or "local")
+    try:
+        spec = SpecStore(ctx.locations, profile.name).load(args.service, args.version)
+    except SpecError as exc:
+        raise CliError(str(exc)) from None
+    ctx.say(json.dumps(spec.to_json(), indent=2) if args.json else "\n".join(describe(spec)))
+    return EXIT_OK
+
+
+def running_diff(target: Target, service: str) -> tuple[RunSpec, list[Any], dict[str, Any]]:
+    from auren_tui.core.restore.engine import who_am_i
+    from auren_tui.core.restore.spec import SecretRef, SpecError, capture, diff
+
+    try:
+        known = target.store.load(service)
+    except SpecError as exc:
+        raise CliError(str(exc)) from None
+    container, image = target.inspect(service)
+    running, secrets = capture(service, container, image, who_am_i())
+    same: dict[str, bool] = {}
+    for key, value in known.env.items():
+        now = running.env.get(key)
+        if isinstance(value, SecretRef) and isinstance(now, SecretRef):
+            stored = target.ctx.secrets().get(target.profile.name, value.name)
+            same[key] = stored is not None and stored.get_secret_value() == secrets.get(now.name)
+    return known, diff(known, running, same), container
+
+
+def handle_diff(args: argparse.Namespace, ctx: Context) -> int:
+    target = Target(args, ctx)
+    try:
+        known, changes, container = running_diff(target, args.service)
+    finally:
+        target.close()
+    ctx.say(f"{known.container} ({_health(container)}) against known-good v{known.version}:")
+    for change in changes:
+        ctx.say("  " + change.line())
+    if not changes:
+        ctx.say("  no differences")
+    return EXIT_FAILURE if changes else EXIT_OK
+
+
+def handle_history(args: argparse.Namespace, ctx: Context) -> int:
+    from auren_tui.core.config import load_config
+    from auren_tui.core.restore.store import SpecStore
+
+    config = load_config(ctx.locations)
+    profile = config.profile(args.profile or config.ui.default_profile or "local")
+    specs = SpecStore(ctx.locations, profile.name).history(args.service)
+    if not specs:
+        raise CliError(f"no known-good spec for {args.service}")
+    for spec in specs:
+        ctx.say(f"v{spec.version}  {spec.captured_at}  {spec.captured_by}  {spec.image_id[:19]}")
+    return EXIT_OK
+
+
+# ---- restore ---------------------------------------------------------------------------------
+
+
+def handle_restore(args: argparse.Namespace, ctx: Context) -> int:
+    from auren_tui.core.restore.engine import STEPS, AuditLog, RestoreError, Restorer, prune_failed
+    from auren_tui.core.restore.spec import SpecError
+
+    target = Target(args, ctx)
+    try:
+        if args.read_only or target.read_only:
+            raise CliError(
+                f"profile {target.profile.name!r} is read-only: restore changes the server; refused"
+            )
+        name = target.container_of(args.service)
+        if args.prune:
+            doomed = prune_failed(target.docker(), name, dry_run=True)
+            for old in doomed:
+                ctx.say(f"remove {old}")
+            if not doomed:
+                ctx.say(f"nothing to prune: at most 3 {name}-failed- containers")
+            if args.dry_run or not doomed or not _confirm(args, ctx, args.service):
+                return EXIT_OK
+            prune_failed(target.docker(), name)
+            return EXIT_OK
+        try:
+            known = target.store.load(args.service)
+        except SpecError as exc:
+            raise CliError(str(exc)) from None
+        restorer = Restorer(
+            target.docker(), known, target.env_of(known), profile=target.profile.name,
+            audit=AuditLog(audit_path(ctx)), journal_dir=ctx.locations.state_dir / "restore",
+            stop_timeout=args.stop_timeout, health_timeout=args.health_timeout,
+            on_step=lambda step, state, detail: _progress(ctx, step, state, detail),
+        )  # fmt: skip
+        if restorer.stale_lock():
+            if args.dry_run:
+                ctx.say(f"found an interrupted restore of {name} (its lock is stale)")
+            else:
+                ctx.say(f"note: {restorer.recover()}")
+        ctx.say(f"restore {name} to known-good v{known.version} ({known.image_id[:19]}):")
+        if restorer.current() is None:
+            ctx.say(f"  no container named {name}: it will be created")
+        else:
+            _, changes, _ = running_diff(target, args.service)
+            for change in changes:
+                ctx.say("  " + change.line())
+            if not changes:
+                ctx.say("  the running container already matches the spec")
+        for step, text in STEPS:
+            ctx.say(f"  {step:7} {text}")
+        if args.dry_run:
+            ctx.say("dry run: nothing changed")
+            return EXIT_OK
+        if not _confirm(args, ctx, args.service):
+            raise CliError("not confirmed; nothing changed")
+        try:
+            outcome = restorer.run()
+        except RestoreError as exc:
+            raise CliError(str(exc)) from None
+    finally:
+        target.close()
+    if outcome.result == "restored":
+        kept = f"; the failed one is kept as {outcome.failed_name}" if outcome.failed_name else ""
+        ctx.say(f"restored {name} from v{known.version}: healthy{kept}")
+        return EXIT_OK
+    ctx.say(f"{outcome.result}: {outcome.reason}")
+    return EXIT_FAILURE
+
+
+def audit_path(ctx: Context) -> Path:
+    return ctx.locations.state_dir / "audit.log"
+
+
+def _progress(ctx: Context, step: str, state: str, detail: str) -> None:
+    ctx.say(f"[{state:8}] {step}" + (f": {detail}" if detail else ""))
+    ctx.out.flush()
+
+
+def _confirm(args: argparse.Namespace, ctx: Context, service: str) -> bool:
+    if args.yes:
+        return True
+    if not ctx.stdin.isatty():
+        raise UsageError("not a terminal: pass --yes to confirm (or --dry-run)")
+    print(f"type {service} to go ahead: ", end="", file=ctx.err, flush=True)
+    return ctx.stdin.readline().strip() == service

@@ -1,0 +1,1 @@
+"""Known-good container specs and the one-key restore (no Textual)."""

@@ -1,0 +1,295 @@
+"""One-key restore, on the harness Docker Engine inside the "server" namespace,
+driven over SSH with the real ``auren-tui`` script and a real keyring.
+
+The break is the one that killed the old bridge: an env change that makes
+the container exit at start, with restart policy unless-stopped: a restart
+loop.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from auren_tui.core.restore.engine import LOCK_SUFFIX
+from tests.auren_tui.kafka_util import BIN
+from tests.services.base import wait_until
+from tests.services.docker import (
+    IMAGE_CHANGES,
+    DockerEngine,
+    build_test_image,
+    rootfs_tar,
+    wait_container_health,
+)
+from tests.services.keyring import RealKeyring
+from tests.services.netns import ServerNamespace
+from tests.services.sshd import Sshd
+
+NAME = "biometric-production"  # the catalog's container of service "biometric"
+PORT = "8888"
+CANARY = "canary-" + uuid.uuid4().hex  # a secret env value: never in files or output
+
+
+@dataclass
+class Server:
+    ns: ServerNamespace
+    engine: DockerEngine
+    sshd: Sshd
+    image: str
+
+    def client(self) -> Any:
+        return self.engine.client()
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[Server]:
+    ns = ServerNamespace()
+    engine = DockerEngine()
+    sshd = Sshd()
+    try:
+        ns.start()
+        engine.netns = ns.name
+        engine.start()
+        assert engine.workdir is not None
+        engine.workdir.chmod(0o711)  # the SSH users (group docker) reach the socket
+        client = engine.client()
+        try:
+            image = build_test_image(client)
+        finally:
+            client.close()
+        sshd.host, sshd.netns, sshd.extra_groups = ns.server_ip, ns.name, ("docker",)
+        sshd.start()
+        yield Server(ns, engine, sshd, image)
+    finally:
+        for close in (sshd.close, engine.close, ns.close):
+            with contextlib.suppress(Exception):
+                close()
+
+
+@pytest.fixture
+def env(server: Server, real_keyring: RealKeyring, tmp_path: Path) -> dict[str, str]:
+    """The CLI's environment: its own config dir with profile ``srv``, the real keyring."""
+    out = {**real_keyring.env, "AUREN_TUI_HOME": str(tmp_path / "home"), "PATH": "/usr/bin:/bin"}
+    sshd = server.sshd
+    done = cli(out, "profile", "add", "srv", "--host", sshd.host, "--port", str(sshd.port),
+               "--user", sshd.key_user, "--key-file", str(sshd.key_path),
+               "--known-hosts", str(sshd.write_known_hosts(tmp_path / "known_hosts")),
+               "--docker-host", server.engine.base_url)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return out
+
+
+def cli(env: dict[str, str], *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(BIN / "auren-tui"), *args], env=env, capture_output=True, text=True,
+        timeout=timeout, check=False, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+def run(server: Server, image: str | None = None, port: str = PORT, **extra: Any) -> Any:
+    """(Re)create the service's container the way a deploy would."""
+    client = server.client()
+    try:
+        with contextlib.suppress(Exception):
+            client.containers.get(NAME).remove(force=True)
+        return client.containers.run(
+            image or server.image, detach=True, name=NAME, network_mode="host",
+            environment={"PORT": port, "API_SECRET": CANARY, "MODE": "production"},
+            labels={"com.auren.role": "biometric"},
+            restart_policy={"Name": "unless-stopped"}, **extra,
+        )  # fmt: skip
+    finally:
+        client.close()
+
+
+def state(server: Server, name: str = NAME) -> dict[str, Any]:
+    client = server.client()
+    try:
+        return dict(client.containers.get(name).attrs)
+    finally:
+        client.close()
+
+
+def names(server: Server) -> list[str]:
+    client = server.client()
+    try:
+        return sorted(c.name for c in client.containers.list(all=True))
+    finally:
+        client.close()
+
+
+def healthy(server: Server) -> bool:
+    s = state(server)["State"]
+    return bool(s.get("Running") and (s.get("Health") or {}).get("Status") == "healthy")
+
+
+def clean(server: Server) -> None:
+    client = server.client()
+    try:
+        for c in client.containers.list(all=True):
+            c.remove(force=True)
+    finally:
+        client.close()
+
+
+def capture_then_break(server: Server, env: dict[str, str]) -> None:
+    clean(server)
+    container = run(server)
+    wait_container_health(container, "healthy", 30)
+    done = cli(env, "spec", "capture", "biometric", "--profile", "srv")
+    assert done.returncode == 0, done.stderr
+    run(server, port="notaport")  # httpd cannot bind: exits at start, restarted forever
+    wait_until(lambda: int(state(server)["RestartCount"]) >= 2, 30, "a restart loop")
+
+
+def test_capture_break_restore(server: Server, env: dict[str, str], tmp_path: Path) -> None:
+    capture_then_break(server, env)
+    home = Path(env["AUREN_TUI_HOME"])
+    spec_files = list((home / "config" / "specs" / "srv" / "biometric").glob("v*.json"))
+    assert len(spec_files) == 1
+    spec = json.loads(spec_files[0].read_text())
+    assert spec["env"]["API_SECRET"] == {"keyring": "env-biometric-API_SECRET"}
+    assert spec["env"]["PORT"] == PORT
+    assert spec["restart_policy"] == "unless-stopped"
+    assert spec["image_id"].startswith("sha256:")
+
+    diff = cli(env, "spec", "diff", "biometric", "--profile", "srv")
+    assert diff.returncode == 1
+    assert "~ env PORT: *** -> ***" in diff.stdout
+    assert " restarts) against known-good v1" in diff.stdout
+
+    dry = cli(env, "restore", "biometric", "--profile", "srv", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert "dry run: nothing changed" in dry.stdout
+    assert not any("-failed-" in n for n in names(server))
+
+    done = cli(env, "restore", "biometric", "--profile", "srv", "--yes")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"restored {NAME} from v1: healthy" in done.stdout
+    assert healthy(server)
+    now = state(server)
+    assert f"PORT={PORT}" in now["Config"]["Env"]
+    assert f"API_SECRET={CANARY}" in now["Config"]["Env"]  # back from the keyring
+    assert now["HostConfig"]["RestartPolicy"]["Name"] == "unless-stopped"
+    assert now["Config"]["Labels"]["com.auren.role"] == "biometric"
+    failed = [n for n in names(server) if n.startswith(NAME + "-failed-")]
+    assert len(failed) == 1
+    assert "PORT=notaport" in state(server, failed[0])["Config"]["Env"]  # kept for forensics
+    assert not any(n.endswith(LOCK_SUFFIX) for n in names(server))
+
+    audit = (home / "state" / "audit.log").read_text()
+    lines = [json.loads(line) for line in audit.splitlines()]
+    assert lines[-1]["outcome"] == "restored"
+    assert lines[-1]["spec_version"] == 1
+    assert lines[-1]["profile"] == "srv"
+    assert "who" in lines[-1]
+    assert [s.split(":")[0] for s in lines[-1]["steps"]][:5] == [
+        "lock",
+        "lock",
+        "stop",
+        "stop",
+        "rename",
+    ]
+    everything = audit + done.stdout + done.stderr + diff.stdout + dry.stdout
+    everything += "".join(
+        p.read_text() for p in home.rglob("*") if p.is_file() and p.suffix != ".log"
+    )
+    assert CANARY not in everything
+
+
+def test_read_only_refuses(server: Server, env: dict[str, str]) -> None:
+    capture_then_break(server, env)
+    before = state(server)["Id"]
+    done = cli(env, "restore", "biometric", "--profile", "srv", "--yes", "--read-only")
+    assert done.returncode == 1
+    assert "read-only" in done.stderr
+    assert "refused" in done.stderr
+    assert state(server)["Id"] == before
+
+
+def test_without_yes_and_no_terminal_nothing_happens(server: Server, env: dict[str, str]) -> None:
+    capture_then_break(server, env)
+    before = state(server)["Id"]
+    done = cli(env, "restore", "biometric", "--profile", "srv")
+    assert done.returncode == 2
+    assert "pass --yes" in done.stderr
+    assert state(server)["Id"] == before
+
+
+def test_a_held_lock_refuses_naming_the_holder(server: Server, env: dict[str, str]) -> None:
+    capture_then_break(server, env)
+    client = server.client()
+    try:
+        client.containers.create(server.image, name=NAME + LOCK_SUFFIX, command=["true"], labels={
+            "auren.holder": "alice@ops-laptop", "auren.pid": "4242", "auren.host": "ops-laptop",
+            "auren.since": "2026-11-26T03:00:00+00:00"})  # fmt: skip
+        before = state(server)["Id"]
+        done = cli(env, "restore", "biometric", "--profile", "srv", "--yes")
+        assert done.returncode == 1
+        assert "is being restored by alice@ops-laptop (pid 4242 on ops-laptop" in done.stderr
+        assert state(server)["Id"] == before
+        client.containers.get(NAME + LOCK_SUFFIX).remove(force=True)
+    finally:
+        client.close()
+
+
+def test_a_spec_whose_image_is_gone_rolls_back(server: Server, env: dict[str, str]) -> None:
+    clean(server)
+    client = server.client()
+    try:
+        client.api.import_image_from_data(
+            rootfs_tar(), repository="auren-test/old", tag="1", changes=IMAGE_CHANGES
+        )
+        old = run(server, image="auren-test/old:1")
+        wait_container_health(old, "healthy", 30)
+        assert cli(env, "spec", "capture", "biometric", "--profile", "srv").returncode == 0
+        current = run(server)  # redeployed from another image; the old one is pruned
+        wait_container_health(current, "healthy", 30)
+        client.images.remove("auren-test/old:1", force=True)
+        done = cli(env, "restore", "biometric", "--profile", "srv", "--yes")
+        assert done.returncode == 1, done.stdout
+        assert "rolled back: " in done.stdout
+        assert "No such image" in done.stdout or "not found" in done.stdout.lower()
+        assert state(server)["Id"] == current.id  # the original, under its own name
+        wait_until(lambda: healthy(server), 30, "the original healthy again")
+        assert not any("-failed-" in n for n in names(server))
+    finally:
+        client.close()
+
+
+def test_a_restore_killed_midway_is_finished_by_the_next(
+    server: Server, env: dict[str, str]
+) -> None:
+    capture_then_break(server, env)
+    proc = subprocess.Popen(
+        [str(BIN / "auren-tui"), "restore", "biometric", "--profile", "srv", "--yes"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    seen = []
+    for line in proc.stdout:
+        seen.append(line)
+        if line.startswith("[done    ] rename"):
+            os.kill(proc.pid, signal.SIGKILL)
+            break
+    proc.wait(30)
+    assert any(line.startswith("[done    ] rename") for line in seen), seen
+    assert any(n.endswith(LOCK_SUFFIX) for n in names(server))  # left behind by the killed one
+
+    done = cli(env, "restore", "biometric", "--profile", "srv", "--yes")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "note: an interrupted restore" in done.stdout
+    assert healthy(server)
+    assert not any(n.endswith(LOCK_SUFFIX) for n in names(server))
+    failed = [n for n in names(server) if n.startswith(NAME + "-failed-")]
+    assert 1 <= len(failed) <= 2
