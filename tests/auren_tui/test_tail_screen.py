@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from textual.widgets import Input, SelectionList
 
 from auren_tui.app import AurenApp, build_app
 from auren_tui.core.config import local_profile
@@ -116,6 +117,13 @@ async def test_key_2_opens_the_tail_on_the_default_topics_and_1_goes_back(tmp_pa
         detail = str(screen.query_one("#detail").render())
         assert '"seq": 11' in detail
         assert "trace=t011" in detail
+        await pilot.press("f", "space")
+        assert not screen.query_one(RecordLog).auto_scroll
+        assert "follow off" in header(screen)
+        assert "PAUSED (0 new)" in header(screen)
+        await pilot.press("f", "space")
+        assert screen.query_one(RecordLog).auto_scroll
+        assert "PAUSED" not in header(screen)
         await pilot.press("1")
         assert isinstance(app.screen, DashboardScreen)
 
@@ -131,7 +139,7 @@ async def test_select_copy_save_and_the_picker(tmp_path: Path) -> None:
         assert screen.query_one(RecordLog).selected == drawn(screen)[-3]
         assert '"seq": 9' in str(screen.query_one("#detail").render())
         copied: list[str] = []
-        app.copy_to_clipboard = copied.append  # type: ignore[method-assign]
+        app.copy_to_clipboard = copied.append  # type: ignore[method-assign,assignment]
         await pilot.press("c")
         assert json.loads(copied[0])["offset"] == 109
 
@@ -139,6 +147,28 @@ async def test_select_copy_save_and_the_picker(tmp_path: Path) -> None:
         await wait_for(lambda: isinstance(app.screen, TopicPicker), 5, "the picker")
         await pilot.press("escape")
         assert app.screen is screen
+
+        await pilot.press("o")  # one topic, from 5 back
+        await wait_for(lambda: isinstance(app.screen, TopicPicker), 5, "the picker")
+        options = app.screen.query_one(SelectionList)
+        await wait_for(lambda: options.option_count == 2, 5, "the topics listed")
+        assert options.selected == ["biometric-events", "terra-biometric-events"]
+        options.deselect("biometric-events")
+        start = app.screen.query_one("#start", Input)
+        start.value = "nowhere"
+        start.focus()
+        await pilot.press("enter")
+        assert "expected end, beginning" in str(app.screen.query_one("#picker-error").render())
+        start.value = "-5"
+        await pilot.press("enter")
+        await wait_for(lambda: screen.topics == ["terra-biometric-events"], 5, "the new tail")
+        assert screen.start == Start("back", 5)
+        await wait_for(lambda: len(drawn(screen)) == 4, 5, "its records only")
+        handle = screen.handle
+        assert handle is not None
+        assert handle.alive
+    # The app quit with the screen open: its tail was stopped.
+    await wait_for(lambda: not handle.alive, 5, "the tail to stop")
 
 
 async def test_the_tail_screen_from_the_command_palette(tmp_path: Path) -> None:
@@ -233,15 +263,30 @@ async def test_records_filter_pause_save_and_no_thread_left(kafka: Kafka, tmp_pa
             assert all(d["value"]["source"] == "oura" for d in lines)
             assert not list(saved.glob(".tail-*"))  # no temporary file left
 
+            await pilot.press("o")  # the picker lists the broker's topics with offsets
+            picker = app.screen
+            assert isinstance(picker, TopicPicker)
+            options = picker.query_one(SelectionList)
+            await wait_for(lambda: options.option_count > 0, 20, "the topics listed")
+            (label,) = [
+                str(o.prompt) for i in range(options.option_count)
+                if topic in str((o := options.get_option_at_index(i)).prompt)
+            ]  # fmt: skip
+            assert "3 partitions" in label
+            assert "end 0:" in label
+            await pilot.press("escape")
+
             handle = screen.handle
             assert handle is not None
             assert handle.alive
-            await pilot.press("1")
+            await pilot.press("1")  # the screen goes: so does its tail
             await wait_for(lambda: not handle.alive, 15, "the tail thread to end")
-            await pilot.press("2")  # a new tail (the default topics do not exist here)
-            await pilot.pause()
+            last = await open_live(app, topic, 100)  # and one left open when the app quits
+            left_open = last.handle
+            assert left_open is not None
     finally:
         backend.close()
+    await wait_for(lambda: not left_open.alive, 15, "the last tail to end with the app")
     await wait_for(lambda: not tail_threads(), 15, lambda: f"threads left: {tail_threads()}")
 
 
