@@ -16,11 +16,13 @@ from auren_tui.commands import AurenCommands
 from auren_tui.core.config import UiPrefs
 from auren_tui.core.paths import Locations
 from auren_tui.core.session import Backend
+from auren_tui.core.webhooks.trace import Traced
 from auren_tui.dialogs.trust_host import TrustHostDialog
 from auren_tui.messages import Connected, ConnectFailed, HostKeyUnknown
 from auren_tui.screens.dashboard import DashboardScreen
 from auren_tui.screens.help import HelpScreen
 from auren_tui.screens.tail import TailScreen
+from auren_tui.screens.webhooks import WebhooksScreen
 from auren_tui.themes import load_themes
 
 SavePrefs = Callable[[UiPrefs], None]
@@ -39,6 +41,7 @@ class AurenApp(App[None]):
         Binding("colon", "command_palette", "Commands", show=False),
         Binding("1", "screen_dashboard", "Dashboard", show=False),
         Binding("2", "screen_tail", "Tail", show=False),
+        Binding("3", "screen_webhooks", "Webhooks", show=False),
         Binding("t", "next_theme", "Theme"),
     ]
 
@@ -150,6 +153,32 @@ class AurenApp(App[None]):
                 self.backend, self.locations.data_dir, ring_size=self.tail_ring, clock=self.clock
             )
         )
+
+    def action_screen_webhooks(self) -> None:
+        if isinstance(self.screen, WebhooksScreen):
+            return
+        self.action_screen_dashboard()
+        self.push_screen(
+            WebhooksScreen(
+                self.backend, self.locations, clock=self.clock, open_tail=self._tail_traced
+            )
+        )
+
+    def _tail_traced(self, traced: Traced) -> None:
+        """`k` after a trace: the Tail screen at that offset, filtered to that event."""
+        from auren_tui.core.records import Start, parse_filter
+
+        tail = TailScreen(
+            self.backend,
+            self.locations.data_dir,
+            [traced.topic],
+            Start("offset", traced.offset),
+            ring_size=self.tail_ring,
+            clock=self.clock,
+        )
+        tail.filter_text = f"event_id={traced.event_id}"
+        tail.matcher = parse_filter(tail.filter_text)
+        self.push_screen(tail)
 
     def action_refresh(self) -> None:
         self.dashboard.action_refresh_now()

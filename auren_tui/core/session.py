@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from itertools import cycle
 from typing import Protocol
 
+from pydantic import SecretStr
+
 from auren_tui.core.catalog import Catalog
 from auren_tui.core.config import Profile
 from auren_tui.core.connection import Connection, LocalConnection
@@ -20,6 +22,10 @@ from auren_tui.core.kafka import KafkaError, TailStatus, TopicInfo
 from auren_tui.core.model import ConnState, Snapshot
 from auren_tui.core.paths import Locations
 from auren_tui.core.records import Start, TailRecord
+from auren_tui.core.webhook_backend import OnProgress, OnResponse, Sent
+from auren_tui.core.webhooks.client import CheckResult, WebhookRequest
+from auren_tui.core.webhooks.load import LoadSpec, LoadStats
+from auren_tui.core.webhooks.signing import Provider
 
 OnRecords = Callable[[list[TailRecord]], None]
 OnStatus = Callable[[TailStatus], None]
@@ -58,6 +64,32 @@ class Backend(Protocol):
         self, topics: Sequence[str], start: Start, on_records: OnRecords, on_status: OnStatus
     ) -> TailHandle:
         """Start tailing ``topics``; the callbacks are called from another thread."""
+        ...
+
+    def webhook_target(self) -> str:
+        """The bridge as the server sees it (``host:port``); ValueError if none."""
+        ...
+
+    def webhook_secret(self, provider: Provider) -> SecretStr:
+        """The provider's signing secret (env, then keyring); ``SecretMissing`` if none."""
+        ...
+
+    def send_webhook(
+        self,
+        request: WebhookRequest,
+        trace_topic: str | None = None,
+        on_response: OnResponse | None = None,
+    ) -> Sent:
+        """Send ``request`` to the bridge; with ``trace_topic``, follow a 202 into Kafka
+        (``on_response`` hears the answer before the trace ends)."""
+        ...
+
+    def webhook_suite(self, provider: Provider, body: bytes) -> list[CheckResult]:
+        """The negative suite for ``provider`` with ``body`` as the genuine request."""
+        ...
+
+    def webhook_load(self, spec: LoadSpec, on_progress: OnProgress | None = None) -> LoadStats:
+        """A signed load test; ``on_progress`` is called from another thread."""
         ...
 
     def close(self) -> None: ...
@@ -168,6 +200,51 @@ class LiveBackend:
         tail.start()
         return tail
 
+    # -- webhooks (core/webhook_backend.py) --------------------------------------------
+
+    @property
+    def catalog(self) -> Catalog:
+        return self.profile.catalog.with_overrides(self.profile.service_overrides)
+
+    def webhook_target(self) -> str:
+        from auren_tui.core import webhook_backend
+
+        return webhook_backend.target(self.catalog)
+
+    def webhook_secret(self, provider: Provider) -> SecretStr:
+        from auren_tui.core import webhook_backend
+
+        return webhook_backend.secret_for(self.profile_name, provider)
+
+    def send_webhook(
+        self,
+        request: WebhookRequest,
+        trace_topic: str | None = None,
+        on_response: OnResponse | None = None,
+    ) -> Sent:
+        from auren_tui.core import webhook_backend
+
+        return webhook_backend.send(
+            self._connection(),
+            self.catalog,
+            lambda: self.bootstrap,
+            request,
+            trace_topic,
+            on_response,
+        )
+
+    def webhook_suite(self, provider: Provider, body: bytes) -> list[CheckResult]:
+        from auren_tui.core import webhook_backend
+
+        secret = self.webhook_secret(provider)
+        return webhook_backend.suite(self._connection(), self.catalog, provider, secret, body)
+
+    def webhook_load(self, spec: LoadSpec, on_progress: OnProgress | None = None) -> LoadStats:
+        from auren_tui.core import webhook_backend
+
+        secret = self.webhook_secret(spec.provider)
+        return webhook_backend.load(self._connection(), self.catalog, spec, secret, on_progress)
+
     def close(self) -> None:
         if self._conn is not None:
             self._conn.close()
@@ -235,6 +312,37 @@ class ReplayBackend:
         if chosen:
             on_records(chosen)
         return _ReplayTail(on_status)
+
+    def webhook_target(self) -> str:
+        return "127.0.0.1:8889"
+
+    def webhook_secret(self, provider: Provider) -> SecretStr:
+        from auren_tui.core.webhook_backend import REPLAY_SECRET
+
+        return REPLAY_SECRET
+
+    def send_webhook(
+        self,
+        request: WebhookRequest,
+        trace_topic: str | None = None,
+        on_response: OnResponse | None = None,
+    ) -> Sent:
+        from auren_tui.core.webhook_backend import replay_send
+
+        sent = replay_send(request, trace_topic)
+        if on_response is not None:
+            on_response(sent.response)
+        return sent
+
+    def webhook_suite(self, provider: Provider, body: bytes) -> list[CheckResult]:
+        from auren_tui.core.webhook_backend import REPLAY_SECRET, replay_suite
+
+        return replay_suite(provider, body, REPLAY_SECRET)
+
+    def webhook_load(self, spec: LoadSpec, on_progress: OnProgress | None = None) -> LoadStats:
+        from auren_tui.core.webhook_backend import replay_load
+
+        return replay_load(spec, on_progress)
 
     def close(self) -> None:
         return None

@@ -17,6 +17,7 @@ HELP = """\
 |---|---|
 | `1` | Dashboard: health of every service |
 | `2` | Tail: Kafka records as they arrive |
+| `3` | Webhooks: signed test requests, the negative suite, a load test |
 | `?` | this help |
 | `:` or `ctrl+p` | command palette (themes, refresh, screens) |
 | `/` | filter rows; `escape` clears |
@@ -44,6 +45,21 @@ stays on screen, greyed, until the connection is back.
 The header shows the topics, the tail's state, records per second, how many
 arrived, the ring (the newest 10,000 are kept) and how many were not drawn
 because they came faster than a screen can show (they stay in the ring).
+
+## Webhooks screen (`3`)
+
+| key | does |
+|---|---|
+| `ctrl+s` | send the form (provider, template, body, negative preset), signed |
+| `ctrl+r` | run the negative suite for the selected provider |
+| `ctrl+l` | start the load test (asks first: it stores N events) |
+| `k` | after a trace into Kafka: open that record in the Tail screen |
+| `ctrl+n` | a fresh body from the template (new event ids) |
+| `ctrl+b` / `ctrl+o` | save the form as a named request / open a saved one |
+
+Secrets come from `AUREN_TUI_<PROVIDER>_SECRET` or the keyring
+(`auren-tui secret set PROFILE PROVIDER`); only their last 4 characters are
+shown, and signatures only masked. Read-only refuses send, suite and load.
 
 **Read-only** (`--read-only`, or `read_only = true` in a profile) disables
 every action that changes the server; the header says READ-ONLY.
