@@ -47,7 +47,7 @@ def run_generator(
         "AUREN_TUI_OURA_SECRET": SECRETS["oura"],
     }
     cmd = [
-        str(BIN / "auren-tui"), "webhook", "load", "oura",
+        str(BIN / "auren-tui"), "webhook", "load", "oura", "--yes",
         "--requests", str(args.requests), "--concurrency", str(args.connections),
         "--bridge", url.removeprefix("http://"), "--json",
     ]  # fmt: skip

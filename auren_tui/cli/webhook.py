@@ -22,7 +22,13 @@ from pydantic import SecretStr
 from auren_tui.cli import EXIT_FAILURE, EXIT_OK, CliError, Commands, Context, UsageError
 from auren_tui.cli import common_options as _common
 from auren_tui.core.config import ConfigError
-from auren_tui.core.webhooks.client import PRESETS, NegativeKind, check_kind
+from auren_tui.core.webhooks.client import (
+    PRESETS,
+    NegativeKind,
+    WebhookRequest,
+    build,
+    check_kind,
+)
 from auren_tui.core.webhooks.signing import PROVIDERS, Provider, SigningError, check_provider
 
 if TYPE_CHECKING:
@@ -75,6 +81,7 @@ def register(commands: Commands) -> None:
     load.add_argument("--rate", type=float, metavar="R", help="requests/s in total (default: max)")
     load.add_argument("--event", metavar="TEMPLATE")
     load.add_argument("--json", action="store_true", help="print the summary as JSON")
+    load.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     _target(load)
     load.set_defaults(handler=handle_load)
 
@@ -88,6 +95,12 @@ def register(commands: Commands) -> None:
 
 def _target(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--profile", help="profile (default: the configured default, or local)")
+    parser.add_argument(
+        "--dry-run", action="store_true", help="show what would be sent; send nothing"
+    )
+    parser.add_argument(
+        "--read-only", action="store_true", help="refuse to send (as a read-only profile)"
+    )
     parser.add_argument(
         "--bridge",
         metavar="HOST:PORT",
@@ -123,17 +136,39 @@ def _address(catalog: Catalog, given: str | None) -> tuple[str, int]:
         raise UsageError(f"{exc}; pass --bridge HOST:PORT") from None
 
 
+def _profile_name(args: argparse.Namespace, ctx: Context) -> str:
+    """The profile's name; refuses when it (or ``--read-only``) is read-only: sending
+    webhooks stores events on the server."""
+    from auren_tui.core.config import load_config
+
+    config = load_config(ctx.locations)
+    profile = config.profile(args.profile or config.ui.default_profile or "local")
+    if not args.dry_run and (args.read_only or profile.read_only or config.ui.read_only):
+        raise CliError(
+            f"profile {profile.name!r} is read-only: webhooks store events on the server; "
+            "refused (--dry-run shows what would be sent)"
+        )
+    return profile.name
+
+
 def _open(args: argparse.Namespace, ctx: Context) -> tuple[str, Connection, Catalog]:
     from auren_tui.cli.health import open_profile
-    from auren_tui.core.config import load_config
 
     if not getattr(args, "debug", False):
         # aiokafka logs every failed connect; the error line says it once.
         logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
-    config = load_config(ctx.locations)
-    name = config.profile(args.profile or config.ui.default_profile or "local").name
+    name = _profile_name(args, ctx)
     connection, catalog = open_profile(name, ctx)
     return name, connection, catalog
+
+
+def _show_request(ctx: Context, request: WebhookRequest) -> None:
+    ctx.say(f"POST {request.path} ({request.kind}, {len(request.body)} bytes)")
+    for key, value in request.shown_headers().items():
+        ctx.say(f"{key}: {value}")
+    ctx.say("")
+    text = request.body.decode(errors="replace")
+    ctx.say(text if len(text) <= 4000 else text[:4000] + f"… ({len(text) - 4000} more)")
 
 
 def _body(args: argparse.Namespace, ctx: Context, provider: Provider) -> tuple[bytes, NegativeKind]:
@@ -161,7 +196,7 @@ def handle_send(args: argparse.Namespace, ctx: Context) -> int:
     from auren_tui.cli.tail import bootstrap_for
     from auren_tui.core.kafka import KafkaError, run_tail
     from auren_tui.core.webhooks import saved
-    from auren_tui.core.webhooks.client import Sender, build
+    from auren_tui.core.webhooks.client import Sender
 
     provider = check_provider(args.source)
     body, negative = _body(args, ctx, provider)
@@ -175,6 +210,15 @@ def handle_send(args: argparse.Namespace, ctx: Context) -> int:
         except (ConfigError, UnicodeDecodeError) as exc:
             raise UsageError(f"--save {args.save!r}: {exc}") from None
         print(f"saved {path}", file=ctx.err)
+    if args.dry_run:
+        secret = secret_for(ctx, _profile_name(args, ctx), provider)
+        if negative == "replay":
+            first = build(provider, body, secret)
+            _show_request(ctx, build(provider, body, secret, "replay", last=first))
+        else:
+            _show_request(ctx, build(provider, body, secret, negative))
+        ctx.say("dry run: nothing sent")
+        return EXIT_OK
     profile, connection, catalog = _open(args, ctx)
     try:
         secret = secret_for(ctx, profile, provider)
@@ -265,6 +309,15 @@ def handle_check(args: argparse.Namespace, ctx: Context) -> int:
     from auren_tui.core.webhooks.templates import render
 
     providers = [check_provider(p) for p in (args.source or PROVIDERS)]
+    if args.dry_run:
+        for provider in providers:
+            for preset in PRESETS.values():
+                want = f"{preset.expect_status}" + (
+                    f" {preset.expect_word}" if preset.expect_word else ""
+                )
+                ctx.say(f"{provider:<9} {preset.kind:<15} {preset.title} -> expect {want}")
+        ctx.say("dry run: nothing sent")
+        return EXIT_OK
     profile, connection, catalog = _open(args, ctx)
     try:
         host, port = _address(catalog, args.bridge)
@@ -321,6 +374,22 @@ def handle_load(args: argparse.Namespace, ctx: Context) -> int:
             ctx.err.write(f"\r{stats.done}/{stats.total}  {stats.rate:,.0f} req/s   ")
             ctx.err.flush()
 
+    name = _profile_name(args, ctx)
+    rate = f" at {args.rate:g}/s" if args.rate else ""
+    plan = (
+        f"{args.requests} signed {provider} webhooks{rate}, {args.concurrency} at a time, to the "
+        f"bridge of profile {name!r}: each is stored as a new event"
+    )
+    if args.dry_run:
+        ctx.say(plan)
+        ctx.say("dry run: nothing sent")
+        return EXIT_OK
+    if not args.yes:
+        if not ctx.stdin.isatty():
+            raise UsageError(f"{plan}; not a terminal: pass --yes to confirm (or --dry-run)")
+        print(f"{plan}. Go ahead? [y/N] ", end="", file=ctx.err, flush=True)
+        if ctx.stdin.readline().strip().lower() not in ("y", "yes"):
+            raise CliError("not confirmed; nothing sent")
     profile, connection, catalog = _open(args, ctx)
     try:
         secret = secret_for(ctx, profile, provider)

@@ -153,6 +153,7 @@ def _cli(home: Path, *args: str, env: dict[str, str] | None = None) -> Any:
         timeout=120,
         env={**cli_env(home), **_env(), **(env or {})},
         check=False,
+        stdin=subprocess.DEVNULL,
     )
 
 
@@ -287,7 +288,7 @@ def test_missing_secret_says_how_to_set_it(tmp_path: Path) -> None:
 def test_load_counts_equal_what_the_bridge_stored(kafka: Kafka, tmp_path: Path) -> None:
     fresh = Bridge(kafka)
     try:
-        done = _cli(tmp_path, "webhook", "load", "oura", "--requests", "400",
+        done = _cli(tmp_path, "webhook", "load", "oura", "--yes", "--requests", "400",
                     "--concurrency", "8", "--bridge", fresh.address, "--json")  # fmt: skip
         assert done.returncode == 0, done.stderr
         summary = json.loads(done.stdout)
@@ -295,8 +296,8 @@ def test_load_counts_equal_what_the_bridge_stored(kafka: Kafka, tmp_path: Path) 
         assert summary["done"] == 400
         assert summary["p50_ms"] <= summary["p95_ms"] <= summary["p99_ms"]
         assert fresh.stored("oura") == 400
-        paced = _cli(tmp_path, "webhook", "load", "whoop", "--requests", "60", "--rate", "100",
-                     "--bridge", fresh.address, "--json")  # fmt: skip
+        paced = _cli(tmp_path, "webhook", "load", "whoop", "--yes", "--requests", "60",
+                     "--rate", "100", "--bridge", fresh.address, "--json")  # fmt: skip
         assert paced.returncode == 0, paced.stderr
         timing = json.loads(paced.stdout)
         assert timing["statuses"] == {"202": 60}
@@ -304,3 +305,23 @@ def test_load_counts_equal_what_the_bridge_stored(kafka: Kafka, tmp_path: Path) 
         assert fresh.stored("whoop") == 60
     finally:
         fresh.close()
+
+
+def test_read_only_refuses_and_dry_run_sends_nothing(bridge: Bridge, tmp_path: Path) -> None:
+    before = bridge.stored("healthkit")
+    for args in (["send", "healthkit"], ["check"], ["load", "healthkit", "--yes"]):
+        done = _cli(tmp_path, "webhook", *args, "--bridge", bridge.address, "--read-only")
+        assert done.returncode == 1, args
+        assert "read-only" in done.stderr
+        assert "refused" in done.stderr
+    dry = _cli(tmp_path, "webhook", "send", "healthkit", "--bridge", bridge.address,
+               "--dry-run", "--read-only")  # fmt: skip
+    assert dry.returncode == 0, dry.stderr
+    assert dry.stdout.startswith("POST /webhooks/healthkit (valid, ")
+    assert "webhook-signature: …" in dry.stdout
+    assert SECRETS["healthkit"] not in dry.stdout
+    assert dry.stdout.rstrip().endswith("dry run: nothing sent")
+    unconfirmed = _cli(tmp_path, "webhook", "load", "healthkit", "--bridge", bridge.address)
+    assert unconfirmed.returncode == 2
+    assert "pass --yes" in unconfirmed.stderr
+    assert bridge.stored("healthkit") == before

@@ -90,6 +90,7 @@ def _cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
         timeout=180,
         env=env,
         check=False,
+        stdin=subprocess.DEVNULL,
     )
 
 
@@ -127,8 +128,8 @@ def test_send_and_trace_through_the_hidden_broker(home: Path) -> None:
 
 
 def test_signed_load_over_ssh(home: Path) -> None:
-    done = _cli(home, "webhook", "load", "healthkit", "--requests", "200", "--concurrency", "8",
-                "--profile", "srv", "--json")  # fmt: skip
+    done = _cli(home, "webhook", "load", "healthkit", "--yes", "--requests", "200",
+                "--concurrency", "8", "--profile", "srv", "--json")  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
     summary = json.loads(done.stdout)
     assert summary["statuses"] == {"202": 200}
