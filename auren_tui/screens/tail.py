@@ -110,7 +110,9 @@ class TailScreen(Screen[None]):
         self._redraw_token = 0
         self._redraw_from: int | None = None  # ``total`` when a pending redraw began
         self.older = 0
-        self._detail_at = 0.0
+        self._detail_at = -1.0
+        self._detail_stale = False
+        self._header = Text()
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -138,6 +140,7 @@ class TailScreen(Screen[None]):
     # -- starting and stopping ---------------------------------------------------------
 
     def _open(self, topics: Sequence[str], start: Start) -> None:
+        self._close_tail()
         generation, on_records, on_status = self.buffer.begin()
         self.topics, self.start = list(topics), start
         self.ring.clear()
@@ -208,6 +211,9 @@ class TailScreen(Screen[None]):
                 self.held += len(new) + dropped
             elif self._redraw_from is None:  # else the redraw draws them when it lands
                 self._draw(new, dropped)
+        # The detail pane re-lays out the screen: twice a second is enough for it.
+        if self._detail_stale and time.monotonic() - self._detail_at >= 0.5:
+            self._show_detail(self.query_one(RecordLog).selected)
         self._show_header()
 
     def _draw(self, new: list[TailRecord], dropped: int) -> None:
@@ -219,9 +225,7 @@ class TailScreen(Screen[None]):
         if drawn:
             log = self.query_one(RecordLog)
             log.add(drawn)
-            # The detail pane re-lays out the screen: twice a second is enough for it.
-            if log.cursor is None and self.clock() - self._detail_at >= 0.5:
-                self._show_detail(drawn[-1])
+            self._detail_stale = log.cursor is None
 
     def _redraw(self) -> None:
         """Draw the ring again, filtered (after a filter change or a resume): matched
@@ -278,12 +282,14 @@ class TailScreen(Screen[None]):
         if self.status.detail and state != "live":
             line.append(f"  {self.status.detail}", style="italic")
         header = self.query_one("#tail-status", Static)
-        header.update(line)
+        if line != self._header:  # an update lays the screen out again
+            self._header = line
+            header.update(line)
         header.set_class(state in ("broker unreachable", "topic deleted", "stopped"), "fault")
         header.set_class(self.paused, "paused")
 
     def _show_detail(self, record: TailRecord | None) -> None:
-        self._detail_at = self.clock()
+        self._detail_at, self._detail_stale = time.monotonic(), False
         self.query_one(RecordDetail).show(record)
 
     @on(RecordLog.Selected)
@@ -378,7 +384,6 @@ class TailScreen(Screen[None]):
     def action_choose(self) -> None:
         def chosen(choice: tuple[list[str], Start] | None) -> None:
             if choice:
-                self._close_tail()
                 self._open(*choice)
                 self._show_header()
 
