@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-from pydantic import SecretStr
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from auren_tui.cli import EXIT_FAILURE, EXIT_OK, CliError, Commands, Context, UsageError
 from auren_tui.cli import common_options as _common
@@ -24,6 +22,8 @@ if TYPE_CHECKING:
     from auren_tui.core.connection import Connection
     from auren_tui.core.restore.spec import RunSpec
     from auren_tui.core.restore.store import SpecStore
+
+T = TypeVar("T")
 
 
 def register(commands: Commands) -> None:
@@ -83,90 +83,62 @@ def _target(parser: argparse.ArgumentParser) -> None:
 
 
 class Target:
-    """A profile's Docker Engine, its catalog, spec store and secrets."""
+    """A profile's Docker Engine, its catalog, spec store and secrets (the CLI's face of
+    ``core.restore.session.DockerTarget``: its errors become CLI errors)."""
 
     def __init__(self, args: argparse.Namespace, ctx: Context) -> None:
         from auren_tui.cli.health import open_profile
         from auren_tui.core.config import load_config
-        from auren_tui.core.restore.store import SpecStore
+        from auren_tui.core.restore.session import DockerTarget
 
         config = load_config(ctx.locations)
         self.profile: Profile = config.profile(args.profile or config.ui.default_profile or "local")
         self.read_only = self.profile.read_only or config.ui.read_only
         self.ctx = ctx
-        self.store: SpecStore = SpecStore(ctx.locations, self.profile.name)
         self.connection: Connection
         self.catalog: Catalog
         self.connection, self.catalog = open_profile(self.profile.name, ctx)
-        self._client: Any = None
+        self.core = DockerTarget(
+            self.connection, self.catalog, self.profile.name, ctx.locations, ctx.secrets,
+            local=self.profile.is_local, where=self.profile.target,
+        )  # fmt: skip
+        self.store: SpecStore = self.core.store
 
     def container_of(self, service: str) -> str:
-        for spec in self.catalog.services:
-            if spec.name == service:
-                if not spec.container:
-                    raise UsageError(f"service {service!r} has no container in the catalog")
-                return spec.container
-        names = ", ".join(s.name for s in self.catalog.services)
-        raise UsageError(f"no service {service!r} in the catalog ({names})")
+        return _cli_errors(self.core.container_of, service)
 
     def docker(self) -> Any:
-        if self._client is None:
-            import docker
-
-            url = self.connection.docker_url()
-            if url is None:
-                raise CliError(f"profile {self.profile.name!r} has no Docker Engine to reach")
-            self._client = docker.DockerClient(base_url=url, timeout=60)
-            # Over SSH each connection is a `docker system dial-stdio` channel, which
-            # may end between requests: never reuse one (a POST is not retried).
-            self._client.api.headers["Connection"] = "close"
-        return self._client
+        return _cli_errors(self.core.docker)
 
     def inspect(self, service: str) -> tuple[dict[str, Any], dict[str, Any]]:
-        import docker.errors
-
-        name = self.container_of(service)
-        try:
-            container = self.docker().containers.get(name)
-            image = self.docker().images.get(container.attrs["Image"])
-        except docker.errors.NotFound as exc:
-            raise CliError(
-                f"no container {name!r} on {self.profile.target}: {exc.explanation}"
-            ) from None
-        return container.attrs, image.attrs
+        return _cli_errors(self.core.inspect, service)
 
     def env_of(self, spec: RunSpec) -> dict[str, str]:
-        from auren_tui.core.restore.spec import SecretRef
-
-        out: dict[str, str] = {}
-        for key, value in spec.env.items():
-            if isinstance(value, SecretRef):
-                secret = self.ctx.secrets().get(self.profile.name, value.name)
-                if secret is None:
-                    raise CliError(
-                        f"env {key} of {spec.service} is in the keyring as {value.name!r}, "
-                        "which is missing: capture the spec again"
-                    )
-                out[key] = secret.get_secret_value()
-            else:
-                out[key] = value
-        return out
+        return _cli_errors(self.core.env_of, spec)
 
     def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
+        self.core.close()
         self.connection.close()
+
+
+def _cli_errors(fn: Callable[..., T], *args: Any) -> T:
+    """Core errors as the CLI reports them (usage: exit 2, else exit 1)."""
+    from auren_tui.core.restore.session import NoDocker, UnknownService
+    from auren_tui.core.restore.spec import SpecError
+
+    try:
+        return fn(*args)
+    except UnknownService as exc:
+        raise UsageError(str(exc)) from None
+    except (SpecError, NoDocker) as exc:
+        raise CliError(str(exc)) from None
 
 
 def _health(container: dict[str, Any]) -> str:
     """``healthy``, ``running``, ``restarting``, … plus the restart count when not 0."""
-    state = container.get("State") or {}
-    if state.get("Restarting"):
-        word = "restarting"
-    elif not state.get("Running"):
-        word = str(state.get("Status") or "not running")
-    else:
-        word = str((state.get("Health") or {}).get("Status") or "running")
+    from auren_tui.core.restore.session import health_word
+
+    word = health_word(container)
     restarts = int(container.get("RestartCount") or 0)
     return f"{word}, {restarts} restarts" if restarts else word
 
@@ -175,28 +147,13 @@ def _health(container: dict[str, Any]) -> str:
 
 
 def handle_capture(args: argparse.Namespace, ctx: Context) -> int:
-    from auren_tui.core.restore.engine import who_am_i
-    from auren_tui.core.restore.spec import capture
-
     target = Target(args, ctx)
     try:
-        container, image = target.inspect(args.service)
-        health = _health(container)
-        if health not in ("healthy", "running") and not args.force:  # restarts count against it
-            raise CliError(
-                f"{target.container_of(args.service)} is {health}: a known-good spec is taken "
-                "from a healthy container (--force to take it anyway)"
-            )
-        spec, secrets = capture(args.service, container, image, who_am_i())
-        store = ctx.secrets() if secrets else None
-        for name, value in secrets.items():
-            assert store is not None
-            store.set(target.profile.name, name, SecretStr(value))
-        saved = target.store.save(spec)
+        saved, health, secrets = _cli_errors(target.core.capture, args.service, args.force)
     finally:
         target.close()
     where = target.store.path(saved.service, saved.version)
-    note = f", {len(secrets)} env secrets in the keyring" if secrets else ""
+    note = f", {secrets} env secrets in the keyring" if secrets else ""
     ctx.say(f"captured {saved.service} v{saved.version} ({health}){note}: {where}")
     return EXIT_OK
 
@@ -242,22 +199,7 @@ def handle_show(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def running_diff(target: Target, service: str) -> tuple[RunSpec, list[Any], dict[str, Any]]:
-    from auren_tui.core.restore.engine import who_am_i
-    from auren_tui.core.restore.spec import SecretRef, SpecError, capture, diff
-
-    try:
-        known = target.store.load(service)
-    except SpecError as exc:
-        raise CliError(str(exc)) from None
-    container, image = target.inspect(service)
-    running, secrets = capture(service, container, image, who_am_i())
-    same: dict[str, bool] = {}
-    for key, value in known.env.items():
-        now = running.env.get(key)
-        if isinstance(value, SecretRef) and isinstance(now, SecretRef):
-            stored = target.ctx.secrets().get(target.profile.name, value.name)
-            same[key] = stored is not None and stored.get_secret_value() == secrets.get(now.name)
-    return known, diff(known, running, same), container
+    return _cli_errors(target.core.running_diff, service)
 
 
 def handle_diff(args: argparse.Namespace, ctx: Context) -> int:
@@ -292,7 +234,7 @@ def handle_history(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def handle_restore(args: argparse.Namespace, ctx: Context) -> int:
-    from auren_tui.core.restore.engine import STEPS, AuditLog, RestoreError, Restorer, prune_failed
+    from auren_tui.core.restore.engine import STEPS, RestoreError, prune_failed
     from auren_tui.core.restore.spec import SpecError
 
     target = Target(args, ctx)
@@ -316,11 +258,10 @@ def handle_restore(args: argparse.Namespace, ctx: Context) -> int:
             known = target.store.load(args.service)
         except SpecError as exc:
             raise CliError(str(exc)) from None
-        restorer = Restorer(
-            target.docker(), known, target.env_of(known), profile=target.profile.name,
-            audit=AuditLog(audit_path(ctx)), journal_dir=ctx.locations.state_dir / "restore",
-            stop_timeout=args.stop_timeout, health_timeout=args.health_timeout,
-            on_step=lambda step, state, detail: _progress(ctx, step, state, detail),
+        restorer = _cli_errors(
+            target.core.restorer, known,
+            lambda step, state, detail: _progress(ctx, step, state, detail),
+            args.stop_timeout, args.health_timeout,
         )  # fmt: skip
         if restorer.stale_lock():
             if args.dry_run:
@@ -355,10 +296,6 @@ def handle_restore(args: argparse.Namespace, ctx: Context) -> int:
         return EXIT_OK
     ctx.say(f"{outcome.result}: {outcome.reason}")
     return EXIT_FAILURE
-
-
-def audit_path(ctx: Context) -> Path:
-    return ctx.locations.state_dir / "audit.log"
 
 
 def _progress(ctx: Context, step: str, state: str, detail: str) -> None:
