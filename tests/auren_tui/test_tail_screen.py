@@ -26,10 +26,11 @@ from auren_tui.screens.dashboard import DashboardScreen
 from auren_tui.screens.tail import TailScreen
 from auren_tui.widgets.record_log import RecordLog
 from tests.auren_tui.data import NOW, stack
-from tests.auren_tui.kafka_util import create_topic, produce, topic_name
+from tests.auren_tui.kafka_util import create_topic, delete_topic, produce, topic_name
 from tests.auren_tui.server_stack import wait_for
 from tests.services.kafka import Kafka
 
+REPO = Path(__file__).resolve().parents[2]
 T0 = 1_795_000_000_000  # ms: the same fixed clock as the dashboard's snapshots
 SOURCES = ("oura", "whoop", "terra", "oura")
 
@@ -299,7 +300,7 @@ async def test_a_burst_keeps_the_ring_bounded_and_the_ui_responsive(
     # Already on the broker: read from the beginning, it comes as fast as the broker
     # can send it, and no producer competes with the UI for the CPU while it does.
     producer = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", PRODUCE, kafka.bootstrap, topic, "20000"
+        sys.executable, "-c", PRODUCE, kafka.bootstrap, topic, "20000", cwd=REPO
     )
     assert await producer.wait() == 0
     app, backend = live_app(kafka, tmp_path, ring=5_000)
@@ -327,3 +328,19 @@ async def test_a_burst_keeps_the_ring_bounded_and_the_ui_responsive(
     worst = max(gaps)
     print(f"\nburst of 20,000: max UI tick gap {worst * 1000:.0f} ms over {len(gaps)} ticks")
     assert worst < 0.25
+
+
+@pytest.mark.services
+async def test_a_deleted_topic_is_said_in_the_header(kafka: Kafka, tmp_path: Path) -> None:
+    topic = topic_name("gone")
+    await create_topic(kafka.bootstrap, topic, 1)
+    app, backend = live_app(kafka, tmp_path)
+    try:
+        async with app.run_test(size=(140, 40)):
+            screen = await open_live(app, topic, 100)
+            await delete_topic(kafka.bootstrap, topic)
+            await wait_for(lambda: "topic deleted" in header(screen), 30, lambda: header(screen))
+            assert "was deleted on the broker" in header(screen)
+            assert screen.query_one("#tail-status").has_class("fault")
+    finally:
+        backend.close()
