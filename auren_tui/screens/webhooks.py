@@ -303,7 +303,7 @@ class WebhooksScreen(Screen[None]):
     def _look_up_secret(self, provider: Provider) -> None:
         try:
             secret = self.backend.webhook_secret(provider)
-        except (SecretMissing, Exception) as exc:  # the keyring's errors are one line too
+        except Exception as exc:  # SecretMissing, or the keyring's own one-line errors
             text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             self.post_message(SecretLooked(provider, None, text))
             return

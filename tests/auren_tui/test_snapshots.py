@@ -15,7 +15,9 @@ from auren_tui.core.config import UiPrefs
 from auren_tui.core.session import ReplayBackend
 from auren_tui.dialogs.trust_host import TrustHostDialog
 from auren_tui.screens.tail import TailScreen
+from auren_tui.screens.webhooks import WebhooksScreen
 from auren_tui.widgets.record_log import RecordLog
+from auren_tui.widgets.webhook_request import ResponseView
 from tests.auren_tui.data import NOW, stack
 from tests.auren_tui.test_tail_screen import replay_records
 
@@ -88,3 +90,34 @@ def test_tail_screen_with_a_selected_record(snap_compare: Any) -> None:
     backend = ReplayBackend([stack(at=NOW)], profile_name="prod", records=replay_records())
     app = build_app(backend, prefs=UiPrefs(refresh_seconds=3600), clock=lambda: NOW)
     assert snap_compare(app, terminal_size=SIZE, run_before=tail)
+
+
+WEBHOOK_BODY = """{
+  "event_type": "create",
+  "data_type": "sleep",
+  "object_id": "3f1c9a52-0d6e-4b8a-9f3e-7c2d1b0a9e84",
+  "event_time": "2026-11-18T07:42:00+00:00",
+  "user_id": "oura-user-007"
+}"""
+
+
+def test_webhooks_screen_after_a_traced_send(snap_compare: Any) -> None:
+    async def send(pilot: Pilot[Any]) -> None:
+        await first_poll(pilot)
+        await pilot.press("3")
+        screen = pilot.app.screen
+        assert isinstance(screen, WebhooksScreen)
+        async with asyncio.timeout(10):
+            while "oura" not in screen.secrets:
+                await asyncio.sleep(0.02)
+        screen.set_body(WEBHOOK_BODY)
+        await pilot.press("ctrl+s")
+        async with asyncio.timeout(10):
+            while "in Kafka after" not in str(screen.query_one(ResponseView).render()):
+                await asyncio.sleep(0.02)
+        screen.set_focus(None)  # no blinking cursor in the picture
+        await pilot.pause()
+
+    backend = ReplayBackend([stack(at=NOW)], profile_name="prod")
+    app = build_app(backend, prefs=UiPrefs(refresh_seconds=3600), clock=lambda: NOW)
+    assert snap_compare(app, terminal_size=SIZE, run_before=send)
