@@ -8,7 +8,6 @@ shows its last four characters at most and headers only masked.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,17 +20,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
-from textual.screen import Screen
-from textual.timer import Timer
 from textual.widgets import (
     Button,
     Footer,
     Header,
-    Select,
     Static,
     TabbedContent,
     TabPane,
-    TextArea,
 )
 from textual.worker import Worker, WorkerState
 
@@ -39,7 +34,6 @@ from auren_tui.core.paths import Locations
 from auren_tui.core.session import Backend
 from auren_tui.core.webhook_backend import SecretMissing, Sent
 from auren_tui.core.webhooks.client import (
-    PRESETS,
     CheckResult,
     NegativeKind,
     WebhookRequest,
@@ -48,16 +42,17 @@ from auren_tui.core.webhooks.client import (
 )
 from auren_tui.core.webhooks.load import LoadSpec, LoadStats
 from auren_tui.core.webhooks.saved import SavedRequest
-from auren_tui.core.webhooks.signing import PROVIDERS, Provider, SigningError, hint
-from auren_tui.core.webhooks.templates import DEFAULT_TEMPLATE, TEMPLATES, render
+from auren_tui.core.webhooks.signing import Provider, hint
+from auren_tui.core.webhooks.templates import DEFAULT_TEMPLATE, render
 from auren_tui.core.webhooks.trace import Traced
-from auren_tui.dialogs.webhook_dialogs import ConfirmLoad, NameRequest, PickRequest
-from auren_tui.widgets.webhook_load import LoadPanel, LoadView, Tally
-from auren_tui.widgets.webhook_request import RequestPreview, ResponseView
+from auren_tui.dialogs.webhook_dialogs import ConfirmLoad
+from auren_tui.screens.webhook_saved import SavedRequestsScreen
+from auren_tui.widgets.webhook_form import TITLES, BodyEditor, RequestControls
+from auren_tui.widgets.webhook_load import LoadPanel, LoadView, Reporter
+from auren_tui.widgets.webhook_request import RequestPreview, ResponseView, preview_request
 from auren_tui.widgets.webhook_suite import SuiteTable
 
 TRACE_TOPIC = "biometric-events"
-TITLES: dict[Provider, str] = {"oura": "Oura", "whoop": "WHOOP", "healthkit": "HealthKit"}
 PROGRESS_EVERY = 0.1
 """Seconds between progress messages at most (the generator reports every 0.2 s)."""
 READ_ONLY = "read-only: sending webhooks stores events on the server"
@@ -97,18 +92,7 @@ class LoadDone(Message):
     stats: LoadStats
 
 
-@dataclass(eq=False)
-class SavedFiles(Message):
-    names: list[str]
-    where: str
-
-
-@dataclass(eq=False)
-class RequestLoaded(Message):
-    request: SavedRequest
-
-
-class WebhooksScreen(Screen[None]):
+class WebhooksScreen(SavedRequestsScreen):
     CSS_PATH = "webhooks.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+s", "send", "Send", priority=True),
@@ -143,30 +127,18 @@ class WebhooksScreen(Screen[None]):
         self.last_valid: WebhookRequest | None = None
         self.traced: Traced | None = None
         self.load_running = False
-        self._preview_timer: Timer | None = None
-        self._last_progress = 0.0
 
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static("", id="wh-status")
         with Horizontal(id="wh-controls"):
-            yield Select(
-                [(TITLES[p], p) for p in PROVIDERS], value="oura", allow_blank=False, id="provider"
-            )
-            yield Select(self._template_options("oura"), value=self.template, id="template")
-            yield Select([(k, k) for k in PRESETS], value="valid", allow_blank=False, id="negative")
+            yield RequestControls(self.provider, self.template, id="controls")
             yield Button("Send ^s", variant="primary", id="send")
             yield Button("Save ^b", id="save")
             yield Button("Open ^o", id="open")
         with TabbedContent(id="wh-tabs"):
             with TabPane("Request", id="tab-request"), Horizontal(id="wh-request"):
-                with Vertical(id="wh-editor"):
-                    yield TextArea(
-                        render("oura", self.template, indent=2).decode(),
-                        language="json",
-                        id="body",
-                    )
-                    yield Static("", id="body-error")
+                yield BodyEditor(render("oura", self.template, indent=2).decode(), id="wh-editor")
                 with Vertical(id="wh-right"):
                     with VerticalScroll(id="wh-preview-pane"):
                         yield RequestPreview(id="preview")
@@ -187,89 +159,49 @@ class WebhooksScreen(Screen[None]):
         self._look_up_secret(self.provider)
         self._show_status()
         self._preview()
-        self.query_one("#body", TextArea).focus()
+        self.query_one("#body").focus()
 
     # -- the form ------------------------------------------------------------------
 
-    @staticmethod
-    def _template_options(provider: Provider) -> list[tuple[str, str]]:
-        return [(name, name) for name in TEMPLATES[provider]]
-
     @property
     def body_text(self) -> str:
-        return self.query_one("#body", TextArea).text
+        return self.query_one(BodyEditor).text
 
     def set_body(self, text: str) -> None:
-        self.query_one("#body", TextArea).load_text(text)
+        self.query_one(BodyEditor).load(text)
         self._preview()
 
-    @on(Select.Changed, "#provider")
-    def _provider_changed(self, event: Select.Changed) -> None:
-        if event.value == self.provider or not isinstance(event.value, str):
-            return
-        self.provider = next(p for p in PROVIDERS if p == event.value)
-        self.template = DEFAULT_TEMPLATE[self.provider]
-        with self.prevent(Select.Changed):
-            template = self.query_one("#template", Select)
-            template.set_options(self._template_options(self.provider))
-            template.value = self.template
-        self.set_body(render(self.provider, self.template, indent=2).decode())
-        if self.provider not in self.secrets:
-            self._look_up_secret(self.provider)
-        self._show_status()
-
-    @on(Select.Changed, "#template")
-    def _template_changed(self, event: Select.Changed) -> None:
-        if not isinstance(event.value, str) or event.value == self.template:
-            return
-        self.template = event.value
-        self.set_body(render(self.provider, self.template, indent=2).decode())
-
-    @on(Select.Changed, "#negative")
-    def _negative_changed(self, event: Select.Changed) -> None:
-        if isinstance(event.value, str):
-            self.kind = next(k for k in PRESETS if k == event.value)
+    @on(RequestControls.Changed)
+    def _form_changed(self, message: RequestControls.Changed) -> None:
+        provider_changed = message.provider != self.provider
+        self.provider, self.template, self.kind = message.provider, message.template, message.kind
+        if message.new_body:
+            self.set_body(render(self.provider, self.template, indent=2).decode())
+        else:
             self._preview()
+        if provider_changed:
+            if self.provider not in self.secrets:
+                self._look_up_secret(self.provider)
+            self._show_status()
 
-    @on(TextArea.Changed, "#body")
-    def _body_changed(self) -> None:
-        # Once typing pauses: a signed preview per key would be wasted work.
-        if self._preview_timer is not None:
-            self._preview_timer.stop()
-        self._preview_timer = self.set_timer(0.15, self._preview)
-
+    @on(BodyEditor.Edited)
     def _preview(self) -> None:
-        error = self.query_one("#body-error", Static)
-        preview = self.query_one(RequestPreview)
-        try:
-            json.loads(self.body_text)
-        except ValueError as exc:
-            self.body_ok = False
-            error.update(Text(f"not valid JSON: {exc}", style="bold"))
-            preview.show(None, "Fix the JSON to see the request.")
-            self._show_buttons()
-            return
-        self.body_ok = True
-        error.update("")
+        self.body_ok = self.query_one(BodyEditor).check()
         self._show_buttons()
-        body = self.body_text.encode()
-        secret = self.secrets.get(self.provider)
-        if secret is None:
-            why = self.secret_errors.get(self.provider, "looking up the secret…")
-            unsigned = build(self.provider, body, SecretStr(""), "unsigned")
-            preview.show(unsigned, f"not signed: {why}")
+        preview = self.query_one(RequestPreview)
+        if not self.body_ok:
+            preview.show(None, "Fix the JSON to see the request.")
             return
-        note, kind, last = "", self.kind, self.last_valid
-        if kind == "replay" and (last is None or last.provider != self.provider):
-            note = "replay: a genuine request is sent first, then these bytes and headers again"
-            kind, last = "valid", None
-        elif kind == "replay" and last is not None:
-            note = "replay of the last genuine request sent (its own bytes and headers)"
-        try:
-            request = build(self.provider, body, secret, kind, last=last, now=self.clock())
-        except SigningError as exc:
-            preview.show(None, str(exc))
-            return
+        why = self.secret_errors.get(self.provider, "looking up the secret…")
+        request, note = preview_request(
+            self.provider,
+            self.body_text.encode(),
+            self.kind,
+            self.secrets.get(self.provider),
+            why,
+            self.last_valid,
+            self.clock(),
+        )
         preview.show(request, note)
 
     def _show_buttons(self) -> None:
@@ -353,6 +285,8 @@ class WebhooksScreen(Screen[None]):
         self, provider: Provider, body: bytes, kind: NegativeKind, last: WebhookRequest | None
     ) -> None:
         secret = self.backend.webhook_secret(provider)
+        if provider not in self.secrets:  # set meanwhile (`auren-tui secret set`)
+            self.post_message(SecretLooked(provider, secret, None))
         if kind == "replay" and last is None:
             last = build(provider, body, secret)
             self.backend.send_webhook(last)
@@ -446,17 +380,8 @@ class WebhooksScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="load", exit_on_error=False)
     def _load(self, spec: LoadSpec) -> None:
-        tally = Tally()
-
-        def progress(stats: LoadStats) -> None:
-            # On the generator's loop: take an immutable view, at most every 0.1 s.
-            now = time.monotonic()
-            if now - self._last_progress < PROGRESS_EVERY and stats.done < stats.total:
-                return
-            self._last_progress = now
-            self.post_message(LoadProgressed(tally.view(stats)))
-
-        self.post_message(LoadDone(self.backend.webhook_load(spec, progress)))
+        report = Reporter(lambda view: self.post_message(LoadProgressed(view)), PROGRESS_EVERY)
+        self.post_message(LoadDone(self.backend.webhook_load(spec, report)))
 
     @on(LoadProgressed)
     def _load_progressed(self, message: LoadProgressed) -> None:
@@ -468,80 +393,28 @@ class WebhooksScreen(Screen[None]):
         self.load_running = False
         self.query_one(LoadPanel).finished(message.stats)
 
-    # -- saved requests ------------------------------------------------------------------
+    # -- saved requests (screens/webhook_saved.py) ---------------------------------------
 
-    def action_save(self) -> None:
+    def saved_form(self) -> SavedRequest | None:
         if not self.body_ok:
             self.notify("The body is not valid JSON: fix it first.", severity="warning")
-            return
-        request = SavedRequest("", self.provider, self.body_text, self.template, self.kind)
+            return None
+        return SavedRequest("", self.provider, self.body_text, self.template, self.kind)
 
-        def named(name: str | None) -> None:
-            if name:
-                self._save(SavedRequest(name, *_fields(request)))
-
-        self.app.push_screen(NameRequest(f"{self.provider}-{self.template or 'body'}"), named)
-
-    @work(thread=True, group="saved", exit_on_error=False)
-    def _save(self, request: SavedRequest) -> None:
-        from auren_tui.core.webhooks import saved
-
-        path = saved.save(self.locations, request)
-        self.app.call_from_thread(self.notify, f"Saved to {path}", title="Saved")
-
-    def action_open(self) -> None:
-        self._list_saved()
-
-    @work(thread=True, group="saved", exit_on_error=False)
-    def _list_saved(self) -> None:
-        from auren_tui.core.webhooks import saved
-
-        where = str(saved.requests_dir(self.locations))
-        self.post_message(SavedFiles(saved.names(self.locations), where))
-
-    @on(SavedFiles)
-    def _pick(self, message: SavedFiles) -> None:
-        def picked(name: str | None) -> None:
-            if name:
-                self._load_saved(name)
-
-        self.app.push_screen(PickRequest(message.names, message.where), picked)
-
-    @work(thread=True, group="saved", exit_on_error=False)
-    def _load_saved(self, name: str) -> None:
-        from auren_tui.core.webhooks import saved
-
-        self.post_message(RequestLoaded(saved.load(self.locations, name)))
-
-    @on(RequestLoaded)
-    def _loaded(self, message: RequestLoaded) -> None:
-        r = message.request
-        self.query_one("#provider", Select).value = r.provider
+    def apply_saved(self, request: SavedRequest) -> None:
+        r = request
         self.provider, self.template, self.kind = r.provider, r.template, r.negative
-        with self.prevent(Select.Changed):
-            template = self.query_one("#template", Select)
-            template.set_options(self._template_options(r.provider))
-            template.value = r.template if r.template in TEMPLATES[r.provider] else Select.BLANK
-            self.query_one("#negative", Select).value = r.negative
+        self.query_one(RequestControls).select(r.provider, r.template, r.negative)
         if r.provider not in self.secrets:
             self._look_up_secret(r.provider)
         self.set_body(r.body)
         self._show_status()
-        self.notify(f"Loaded {r.name}")
 
     # -- buttons and failures -------------------------------------------------------------
 
-    @on(Button.Pressed, "#send")
-    def _send_pressed(self) -> None:
-        self.action_send()
-
-    @on(Button.Pressed, "#save")
-    def _save_pressed(self) -> None:
-        self.action_save()
-
-    @on(Button.Pressed, "#open")
-    def _open_pressed(self) -> None:
-        self.action_open()
+    @on(Button.Pressed, "#send,#save,#open")
+    async def _pressed(self, event: Button.Pressed) -> None:
+        await self.run_action(event.button.id or "")  # the ids are the actions' names
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """The one place a failed worker becomes a visible line."""
@@ -561,7 +434,3 @@ class WebhooksScreen(Screen[None]):
             self.secret_errors[self.provider] = text
             self._show_status()
         self.notify(text, title="Webhooks", severity="error", timeout=10)
-
-
-def _fields(r: SavedRequest) -> tuple[Provider, str, str | None, NegativeKind]:
-    return r.provider, r.body, r.template, r.negative

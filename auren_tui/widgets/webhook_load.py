@@ -7,6 +7,8 @@ what it is given (``progress``, ``finished``).
 from __future__ import annotations
 
 import bisect
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from rich.text import Text
@@ -48,6 +50,24 @@ class Tally:
         self.seen = len(latencies)
         rows = list(zip(LABELS, self.counts, strict=True))
         return LoadView(stats.done, stats.total, stats.rate, rows)
+
+
+class Reporter:
+    """``on_progress`` for the generator: on its thread, an immutable view at most
+    every ``every`` seconds (and the last one), handed to ``post``."""
+
+    def __init__(self, post: Callable[[LoadView], object], every: float = 0.1) -> None:
+        self.post = post
+        self.every = every
+        self.tally = Tally()
+        self.last = 0.0
+
+    def __call__(self, stats: LoadStats) -> None:
+        now = time.monotonic()
+        if now - self.last < self.every and stats.done < stats.total:
+            return
+        self.last = now
+        self.post(self.tally.view(stats))
 
 
 def bars(histogram: list[tuple[str, int]]) -> Text:
