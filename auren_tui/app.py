@@ -19,6 +19,7 @@ from auren_tui.core.session import Backend
 from auren_tui.core.webhooks.trace import Traced
 from auren_tui.dialogs.trust_host import TrustHostDialog
 from auren_tui.messages import Connected, ConnectFailed, HostKeyUnknown
+from auren_tui.screens.containers import ContainersScreen
 from auren_tui.screens.dashboard import DashboardScreen
 from auren_tui.screens.help import HelpScreen
 from auren_tui.screens.tail import TailScreen
@@ -42,6 +43,7 @@ class AurenApp(App[None]):
         Binding("1", "screen_dashboard", "Dashboard", show=False),
         Binding("2", "screen_tail", "Tail", show=False),
         Binding("3", "screen_webhooks", "Webhooks", show=False),
+        Binding("4", "screen_containers", "Containers", show=False),
         Binding("t", "next_theme", "Theme"),
     ]
 
@@ -153,6 +155,12 @@ class AurenApp(App[None]):
                 self.backend, self.locations.data_dir, ring_size=self.tail_ring, clock=self.clock
             )
         )
+
+    def action_screen_containers(self) -> None:
+        if isinstance(self.screen, ContainersScreen):
+            return
+        self.action_screen_dashboard()
+        self.push_screen(ContainersScreen(self.backend, clock=self.clock))
 
     def action_screen_webhooks(self) -> None:
         if isinstance(self.screen, WebhooksScreen):

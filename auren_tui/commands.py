@@ -14,6 +14,7 @@ class AurenCommands(Provider):
         ("Dashboard", "screen_dashboard", "Health of every service"),
         ("Tail Kafka", "screen_tail", "Kafka records as they arrive (tail)"),
         ("Webhooks", "screen_webhooks", "Send signed webhooks, the negative suite, load test"),
+        ("Containers", "screen_containers", "Containers: logs, stats, restart, restore"),
         ("Refresh now", "refresh", "Poll every service at once"),
         ("Pause / resume refresh", "toggle_pause", "Stop or restart live polling"),
         ("Next theme", "next_theme", "Cycle dark, light, high contrast"),

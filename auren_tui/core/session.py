@@ -18,6 +18,7 @@ from pydantic import SecretStr
 from auren_tui.core.catalog import Catalog
 from auren_tui.core.config import Profile
 from auren_tui.core.connection import Connection, LocalConnection
+from auren_tui.core.docker_backend import Containers, LiveContainers, ReplayContainers
 from auren_tui.core.kafka import KafkaError, TailStatus, TopicInfo
 from auren_tui.core.model import ConnState, Snapshot
 from auren_tui.core.paths import Locations
@@ -92,6 +93,10 @@ class Backend(Protocol):
         """A signed load test; ``on_progress`` is called from another thread."""
         ...
 
+    def containers(self) -> Containers:
+        """The server's Docker Engine (core/docker_backend.py): one per backend."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -139,6 +144,7 @@ class LiveBackend:
         self.locations = locations
         self._conn: Connection | None = None
         self._collector: object | None = None
+        self._containers: LiveContainers | None = None
         self._lock = threading.Lock()
 
     def start(self) -> None:
@@ -245,7 +251,18 @@ class LiveBackend:
         secret = self.webhook_secret(spec.provider)
         return webhook_backend.load(self._connection(), self.catalog, spec, secret, on_progress)
 
+    def containers(self) -> Containers:
+        with self._lock:
+            if self._containers is None:
+                self._containers = LiveContainers(
+                    self._connection, self.catalog, self.profile_name, self.locations,
+                    local=self.profile.is_local, where=self.profile.target,
+                )  # fmt: skip
+            return self._containers
+
     def close(self) -> None:
+        if self._containers is not None:
+            self._containers.close()
         if self._conn is not None:
             self._conn.close()
 
@@ -261,8 +278,10 @@ class ReplayBackend:
         loop: bool = True,
         conn: ConnInfo | None = None,
         records: Iterable[TailRecord] = (),
+        containers: ReplayContainers | None = None,
     ) -> None:
         items = list(snapshots)
+        self._replay_containers = containers or ReplayContainers()
         self.records = list(records)
         """Kafka records a tail replays at once (those of the topics it asks for)."""
         self._it: Iterator[Snapshot] = cycle(items) if loop else iter(items)
@@ -343,6 +362,9 @@ class ReplayBackend:
         from auren_tui.core.webhook_backend import replay_load
 
         return replay_load(spec, on_progress)
+
+    def containers(self) -> Containers:
+        return self._replay_containers
 
     def close(self) -> None:
         return None

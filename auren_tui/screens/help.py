@@ -18,6 +18,7 @@ HELP = """\
 | `1` | Dashboard: health of every service |
 | `2` | Tail: Kafka records as they arrive |
 | `3` | Webhooks: signed test requests, the negative suite, a load test |
+| `4` | Containers: logs, stats, restart / stop / start, restore |
 | `?` | this help |
 | `:` or `ctrl+p` | command palette (themes, refresh, screens) |
 | `/` | filter rows; `escape` clears |
@@ -60,6 +61,22 @@ because they came faster than a screen can show (they stay in the ring).
 Secrets come from `AUREN_TUI_<PROVIDER>_SECRET` or the keyring
 (`auren-tui secret set PROFILE PROVIDER`); only their last 4 characters are
 shown, and signatures only masked. Read-only refuses send, suite and load.
+
+## Containers screen (`4`)
+
+| key | does |
+|---|---|
+| `up` `down` | select a container: its logs follow below, CPU and memory above them |
+| `r` / `s` / `S` | restart / stop / start the selected container (asks first) |
+| `R` | restore a catalog service's container to its known-good spec |
+| `/` | filter: name, service, state, health or image; `escape` clears |
+| `l` | follow the logs on / off (off stops the stream) |
+
+The restore dialog shows the differences from the known-good spec (env
+values masked) and the steps; type the service name to enable Restore, or
+press `d` for a dry run. It shows each step as it runs, then: restored (and
+the failed container's new name), rolled back and why, or who holds the lock.
+Without a spec: `auren-tui spec capture SERVICE` while it is healthy.
 
 **Read-only** (`--read-only`, or `read_only = true` in a profile) disables
 every action that changes the server; the header says READ-ONLY.

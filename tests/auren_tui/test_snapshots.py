@@ -121,3 +121,30 @@ def test_webhooks_screen_after_a_traced_send(snap_compare: Any) -> None:
     backend = ReplayBackend([stack(at=NOW)], profile_name="prod")
     app = build_app(backend, prefs=UiPrefs(refresh_seconds=3600), clock=lambda: NOW)
     assert snap_compare(app, terminal_size=SIZE, run_before=send)
+
+
+def test_containers_screen_with_logs_and_stats(snap_compare: Any) -> None:
+    from auren_tui.screens.containers import ContainersScreen
+    from tests.auren_tui.test_containers_screen import replay_containers
+
+    async def containers(pilot: Pilot[Any]) -> None:
+        await first_poll(pilot)
+        await pilot.press("4")
+        async with asyncio.timeout(10):
+            while not (
+                isinstance(pilot.app.screen, ContainersScreen)
+                and pilot.app.screen.selected == "auren-redis"
+            ):
+                await asyncio.sleep(0.02)
+        await pilot.press("down", "down")
+        async with asyncio.timeout(10):
+            while not (
+                pilot.app.screen.selected == "biometric-production"  # type: ignore[attr-defined]
+                and pilot.app.screen.stats is not None  # type: ignore[attr-defined]
+            ):
+                await asyncio.sleep(0.02)
+        await pilot.pause()
+
+    backend = ReplayBackend([stack(at=NOW)], profile_name="prod", containers=replay_containers())
+    app = build_app(backend, prefs=UiPrefs(refresh_seconds=3600), clock=lambda: NOW)
+    assert snap_compare(app, terminal_size=SIZE, run_before=containers)

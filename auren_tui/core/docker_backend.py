@@ -1,0 +1,188 @@
+"""The Containers screen's side of a Backend: a profile's Docker Engine, or canned data.
+
+``Backend.containers()`` returns one of these. Every method is blocking; the
+TUI calls them from thread workers only.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from auren_tui.core.catalog import Catalog
+from auren_tui.core.connection import Connection
+from auren_tui.core.containers import (
+    Action,
+    ContainerRow,
+    LogFollow,
+    OnEnd,
+    OnLines,
+    ReplayFollow,
+    Stats,
+    act,
+    list_containers,
+    stats_of,
+)
+from auren_tui.core.paths import Locations
+from auren_tui.core.restore.engine import Outcome, RestoreError, StepCallback
+from auren_tui.core.restore.session import DockerTarget, NoDocker, Plan, no_docker_help
+from auren_tui.core.restore.spec import SpecError
+from auren_tui.core.secrets import SecretStore
+
+
+class Follow(Protocol):
+    def stop(self) -> None: ...
+
+    @property
+    def alive(self) -> bool: ...
+
+
+class Containers(Protocol):
+    catalog: Catalog
+
+    def list(self) -> list[ContainerRow]:
+        """Every container. ``NoDocker`` (what is missing, what to do) if no engine answers."""
+        ...
+
+    def follow_logs(self, name: str, on_lines: OnLines, on_end: OnEnd) -> Follow:
+        """Follow ``name``'s logs (the last 200 lines first); callbacks on another thread."""
+        ...
+
+    def stats(self, name: str) -> Stats: ...
+
+    def act(self, name: str, action: Action) -> None: ...
+
+    def plan(self, service: str) -> Plan:
+        """What a restore would do; ``SpecError`` when there is no known-good spec."""
+        ...
+
+    def restore(self, service: str, on_step: StepCallback) -> Outcome:
+        """Restore ``service`` (``LockHeld``/``RestoreError`` when it cannot start); an
+        interrupted restore found first is finished or rolled back (``.recovered``)."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "explanation", None) or exc) or type(exc).__name__
+    return " ".join(text.split())[:200]
+
+
+class LiveContainers:
+    """A profile's Docker Engine through its connection (local or SSH)."""
+
+    def __init__(
+        self,
+        connection: Callable[[], Connection],
+        catalog: Catalog,
+        profile: str,
+        locations: Locations,
+        *,
+        local: bool,
+        where: str,
+    ) -> None:
+        self.catalog = catalog
+        self._connection = connection
+        self._secrets: SecretStore | None = None
+        self.profile, self.locations, self.local, self.where = profile, locations, local, where
+        self._target: DockerTarget | None = None
+        self._lock = threading.Lock()
+
+    def _store(self) -> SecretStore:
+        if self._secrets is None:
+            self._secrets = SecretStore()
+        return self._secrets
+
+    def target(self) -> DockerTarget:
+        with self._lock:
+            if self._target is None:
+                self._target = DockerTarget(
+                    self._connection(), self.catalog, self.profile, self.locations,
+                    self._store, local=self.local, where=self.where,
+                )  # fmt: skip
+            return self._target
+
+    def _client(self) -> Any:
+        target = self.target()
+        try:
+            return target.docker()
+        except NoDocker:
+            raise
+        except Exception as exc:  # the engine's URL is known but nothing answers there
+            url = target.connection.docker_url()
+            raise NoDocker(
+                f"the Docker Engine at {url} does not answer ({_one_line(exc)}). "
+                + no_docker_help(self.profile, self.where, self.local)
+            ) from None
+
+    def list(self) -> list[ContainerRow]:
+        client = self._client()
+        try:
+            return list_containers(client, self.catalog)
+        except Exception as exc:
+            url = self.target().connection.docker_url()
+            raise NoDocker(
+                f"the Docker Engine at {url} does not answer ({_one_line(exc)}). "
+                + no_docker_help(self.profile, self.where, self.local)
+            ) from None
+
+    def follow_logs(self, name: str, on_lines: OnLines, on_end: OnEnd) -> Follow:
+        return LogFollow(self._client(), name, on_lines, on_end).start()
+
+    def stats(self, name: str) -> Stats:
+        return stats_of(self._client(), name)
+
+    def act(self, name: str, action: Action) -> None:
+        act(self._client(), name, action)
+
+    def plan(self, service: str) -> Plan:
+        return self.target().plan(service)
+
+    def restore(self, service: str, on_step: StepCallback) -> Outcome:
+        target = self.target()
+        restorer = target.restorer(target.store.load(service), on_step)
+        return restorer.run()  # recovers a stale lock of this machine first
+
+    def close(self) -> None:
+        with self._lock:
+            if self._target is not None:
+                self._target.close()
+                self._target = None
+
+
+@dataclass
+class ReplayContainers:
+    """Canned containers, logs and stats: snapshot tests and the demo. Changes nothing."""
+
+    rows: list[ContainerRow] = field(default_factory=list)
+    logs: dict[str, list[str]] = field(default_factory=dict)
+    stats_by_name: dict[str, Stats] = field(default_factory=dict)
+    catalog: Catalog = field(default_factory=Catalog)
+
+    @classmethod
+    def of(cls, rows: Iterable[ContainerRow], **kwargs: Any) -> ReplayContainers:
+        return cls(list(rows), **kwargs)
+
+    def list(self) -> list[ContainerRow]:
+        return list(self.rows)
+
+    def follow_logs(self, name: str, on_lines: OnLines, on_end: OnEnd) -> Follow:
+        return ReplayFollow(self.logs.get(name, []), on_lines).start()
+
+    def stats(self, name: str) -> Stats:
+        return self.stats_by_name.get(name, Stats(0.0, 0, 0))
+
+    def act(self, name: str, action: Action) -> None:
+        raise RestoreError("a replay changes no container")
+
+    def plan(self, service: str) -> Plan:
+        raise SpecError(f"no known-good spec for {service} in a replay")
+
+    def restore(self, service: str, on_step: StepCallback) -> Outcome:
+        raise RestoreError("a replay restores nothing")
+
+    def close(self) -> None:
+        return None

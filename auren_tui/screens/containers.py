@@ -1,0 +1,444 @@
+"""Screen 4: every container of the server's Docker Engine (lazydocker habits).
+
+The table is listed in a thread; the next listing is scheduled after the
+last one landed (and skipped while the screen is hidden). The selected
+container's logs are followed on their own thread into a ``LineBuffer`` a UI
+timer drains into the log; its CPU and memory are sampled the same way as
+the table. Leaving the screen stops the follow.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import ClassVar
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.message import Message
+from textual.screen import ModalScreen, Screen
+from textual.timer import Timer
+from textual.widgets import DataTable, Footer, Header, Input, Log, Static
+
+from auren_tui.core.containers import Action, ContainerRow, LineBuffer, OnEnd, OnLines, Stats
+from auren_tui.core.docker_backend import Containers, Follow
+from auren_tui.core.format import duration, size
+from auren_tui.core.session import Backend
+from auren_tui.dialogs.confirm import ConfirmDialog
+from auren_tui.dialogs.restore import RestoreDialog
+
+REFRESH_SECONDS = 2.0
+FLUSH_SECONDS = 0.1
+LOG_LINES = 5_000
+COLUMNS = ("name", "service", "state", "health", "restarts", "image", "uptime")
+HEALTH_STYLE = {"healthy": "green", "unhealthy": "bold red", "starting": "yellow"}
+STATE_STYLE = {"running": "green", "restarting": "bold red", "exited": "red", "dead": "red"}
+VERBS: dict[Action, str] = {"restart": "Restart", "stop": "Stop", "start": "Start"}
+
+
+@dataclass(eq=False)
+class Listed(Message):
+    rows: list[ContainerRow]
+
+
+@dataclass(eq=False)
+class DockerMissing(Message):
+    text: str
+
+
+@dataclass(eq=False)
+class Sampled(Message):
+    name: str
+    stats: Stats | None
+    error: str = ""
+
+
+@dataclass(eq=False)
+class Acted(Message):
+    name: str
+    action: Action
+    error: str = ""
+
+
+@dataclass(eq=False)
+class Following(Message):
+    generation: int
+    handle: Follow | None
+    error: str = ""
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join((str(exc) or type(exc).__name__).split())[:300]
+
+
+class ContainersScreen(Screen[None]):
+    """Containers, the selected one's logs and stats; restart/stop/start and restore."""
+
+    CSS_PATH = "containers.tcss"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("r", "act('restart')", "Restart"),
+        Binding("s", "act('stop')", "Stop"),
+        Binding("S", "act('start')", "Start"),
+        Binding("R", "restore", "Restore"),
+        Binding("slash", "filter", "Filter"),
+        Binding("l", "toggle_follow", "Follow logs"),
+        Binding("escape", "clear_filter", "Clear filter", show=False),
+    ]
+
+    def __init__(self, backend: Backend, clock: Callable[[], float] = time.time) -> None:
+        super().__init__()
+        self.backend = backend
+        self.containers: Containers = backend.containers()
+        self.clock = clock
+        self.rows: list[ContainerRow] = []
+        self.shown: list[ContainerRow] = []
+        self.selected: str | None = None
+        self.filter_text = ""
+        self.follow = True
+        self.missing: str | None = None
+        self.stats: Stats | None = None
+        self.notice = ""
+        self.lists = 0
+        self.buffer = LineBuffer(LOG_LINES)  # the only state shared with the follow's thread
+        self._handle: Follow | None = None
+        self._next_list: Timer | None = None
+        self._next_stats: Timer | None = None
+        self._switch: Timer | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static("", id="containers-status")
+        yield Input(placeholder="filter: name, service, state, health or image", id="filter")
+        yield Static("", id="no-docker")
+        with Vertical(id="containers-body"):
+            table: DataTable[str | Text] = DataTable(id="containers", cursor_type="row")
+            yield table
+            yield Static("", id="stats")
+            yield Log(max_lines=LOG_LINES, id="logs")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one("#containers", DataTable)
+        for column in COLUMNS:
+            table.add_column(column, key=column)
+        self.query_one("#filter", Input).display = False
+        self.query_one("#no-docker", Static).display = False
+        table.focus()
+        self.set_interval(FLUSH_SECONDS, self._flush)
+        self._list()
+        self._show_status()
+
+    def on_unmount(self) -> None:
+        self._stop_follow()
+
+    @property
+    def in_view(self) -> bool:
+        top = self.app.screen
+        return top is self or (isinstance(top, ModalScreen) and self in self.app.screen_stack)
+
+    # -- the table ---------------------------------------------------------------------
+
+    @work(thread=True, exclusive=True, group="containers-list", exit_on_error=False)
+    def _list(self) -> None:
+        from auren_tui.core.restore.session import NoDocker
+
+        try:
+            self.post_message(Listed(self.containers.list()))
+        except NoDocker as exc:
+            self.post_message(DockerMissing(str(exc)))
+        except Exception as exc:  # the connection, mostly: shown, and tried again
+            self.post_message(DockerMissing(_one_line(exc)))
+
+    def _schedule_list(self) -> None:
+        if self._next_list is not None:
+            self._next_list.stop()
+        self._next_list = self.set_timer(REFRESH_SECONDS, self._poll_list)
+
+    def _poll_list(self) -> None:
+        if self.in_view:
+            self._list()
+        else:
+            self._schedule_list()
+
+    @on(Listed)
+    def _listed(self, message: Listed) -> None:
+        self.lists += 1
+        self.rows = sorted(message.rows, key=lambda r: (r.service is None, r.name))
+        self._set_missing(None)
+        self._fill()
+        self._schedule_list()
+
+    @on(DockerMissing)
+    def _docker_missing(self, message: DockerMissing) -> None:
+        self.lists += 1
+        self.rows = []
+        self._set_missing(message.text)
+        self._schedule_list()
+
+    def _set_missing(self, text: str | None) -> None:
+        self.missing = text
+        box = self.query_one("#no-docker", Static)
+        box.display = text is not None
+        self.query_one("#containers-body").display = text is None
+        if text is not None:
+            box.update(Text.assemble(("No Docker Engine\n\n", "bold"), text))
+            self._stop_follow()
+            self.selected = None
+        self._show_status()
+
+    def _matches(self, row: ContainerRow) -> bool:
+        needle = self.filter_text.lower()
+        fields = (row.name, row.service or "", row.state, row.health, row.image)
+        return not needle or any(needle in f.lower() for f in fields)
+
+    def _cells(self, row: ContainerRow) -> list[str | Text]:
+        uptime = duration(self.clock() - row.started_at) if row.started_at else "-"
+        return [
+            row.name,
+            row.service or "",
+            Text(row.state, style=STATE_STYLE.get(row.state, "")),
+            Text(row.health or "-", style=HEALTH_STYLE.get(row.health, "dim")),
+            Text(str(row.restarts), style="bold red" if row.restarts else ""),
+            row.image,
+            uptime,
+        ]
+
+    def _fill(self) -> None:
+        table = self.query_one("#containers", DataTable)
+        shown = [r for r in self.rows if self._matches(r)]
+        if [r.name for r in shown] == [r.name for r in self.shown]:
+            for row in shown:
+                for column, cell in zip(COLUMNS, self._cells(row), strict=True):
+                    table.update_cell(row.name, column, cell)
+        else:
+            table.clear()
+            for row in shown:
+                table.add_row(*self._cells(row), key=row.name)
+        self.shown = shown
+        names = [r.name for r in shown]
+        if self.selected in names:
+            table.move_cursor(row=names.index(self.selected))
+        elif names:
+            table.move_cursor(row=0)
+            self._select(names[0])
+        else:
+            self._select(None)
+        self._show_status()
+
+    @on(DataTable.RowHighlighted, "#containers")
+    def _highlighted(self, event: DataTable.RowHighlighted) -> None:
+        name = event.row_key.value if event.row_key is not None else None
+        if name == self.selected:
+            return
+        # Arrowing through the table must not open a stream per row passed.
+        if self._switch is not None:
+            self._switch.stop()
+        self._switch = self.set_timer(0.25, lambda: self._select(name))
+
+    def _select(self, name: str | None) -> None:
+        if name == self.selected:
+            return
+        self.selected, self.stats = name, None
+        self.query_one("#logs", Log).clear()
+        self._show_stats()
+        self._stop_follow()
+        if name is not None:
+            if self.follow:
+                self._start_follow(name)
+            self._sample(name)
+
+    # -- logs ------------------------------------------------------------------------
+
+    def _start_follow(self, name: str) -> None:
+        generation, on_lines, on_end = self.buffer.begin()
+        self._open_follow(generation, name, on_lines, on_end)
+
+    @work(thread=True, group="containers-logs", exit_on_error=False)
+    def _open_follow(self, generation: int, name: str, on_lines: OnLines, on_end: OnEnd) -> None:
+        try:
+            handle = self.containers.follow_logs(name, on_lines, on_end)
+        except Exception as exc:
+            self.post_message(Following(generation, None, _one_line(exc)))
+            return
+        self.post_message(Following(generation, handle))
+
+    @on(Following)
+    def _following(self, message: Following) -> None:
+        if message.generation != self.buffer.generation or not self.is_attached:
+            if message.handle is not None:
+                message.handle.stop()  # the selection changed or the screen closed meanwhile
+            return
+        if message.error:
+            self.query_one("#logs", Log).write_line(f"[cannot follow the logs: {message.error}]")
+        self._handle = message.handle
+
+    def _stop_follow(self) -> None:
+        self.buffer.drop()
+        handle, self._handle = self._handle, None
+        if handle is not None:
+            handle.stop()  # closes its stream: does not block
+
+    def _flush(self) -> None:
+        lines, ended = self.buffer.take()
+        log = self.query_one("#logs", Log)
+        if lines:
+            log.write_lines(lines)
+        if ended is not None:
+            log.write_line(f"[{ended}]")
+
+    def action_toggle_follow(self) -> None:
+        self.follow = not self.follow
+        if self.follow and self.selected is not None:
+            self.query_one("#logs", Log).clear()
+            self._start_follow(self.selected)
+        elif not self.follow:
+            self._stop_follow()
+        self._show_status()
+
+    # -- stats -----------------------------------------------------------------------
+
+    @work(thread=True, exclusive=True, group="containers-stats", exit_on_error=False)
+    def _sample(self, name: str) -> None:
+        try:
+            self.post_message(Sampled(name, self.containers.stats(name)))
+        except Exception as exc:
+            self.post_message(Sampled(name, None, _one_line(exc)))
+
+    @on(Sampled)
+    def _sampled(self, message: Sampled) -> None:
+        if message.name != self.selected:
+            return
+        self.stats = message.stats
+        self._show_stats(message.error)
+        if self._next_stats is not None:
+            self._next_stats.stop()
+        self._next_stats = self.set_timer(REFRESH_SECONDS, self._poll_stats)
+
+    def _poll_stats(self) -> None:
+        if self.selected is not None and self.in_view:
+            self._sample(self.selected)
+        elif self.selected is not None:
+            self._next_stats = self.set_timer(REFRESH_SECONDS, self._poll_stats)
+
+    def _show_stats(self, error: str = "") -> None:
+        line = Text(self.selected or "no container selected", style="bold")
+        if self.stats is not None:
+            s = self.stats
+            limit = f" / {size(s.memory_limit)}" if s.memory_limit else ""
+            line.append(f"   CPU {s.cpu_percent:.1f} %   memory {size(s.memory)}{limit}")
+        elif error:
+            line.append(f"   stats: {error}", style="italic")
+        self.query_one("#stats", Static).update(line)
+
+    def _show_status(self) -> None:
+        parts = [f"profile {self.backend.profile_name}"]
+        if self.missing is None:
+            parts.append(f"{len(self.shown)} of {len(self.rows)} containers")
+        parts.append("logs follow" if self.follow else "logs paused (l)")
+        if self.filter_text:
+            parts.append(f"filter {self.filter_text}")
+        if self.backend.read_only:
+            parts.append("READ-ONLY")
+        line = Text(" · ".join(parts))
+        if self.notice:
+            line.append(f"   {self.notice}", style="italic")
+        self.query_one("#containers-status", Static).update(line)
+
+    def _say(self, text: str, severity: str = "information") -> None:
+        self.notice = text
+        self._show_status()
+        self.notify(text, severity=severity)  # type: ignore[arg-type]
+
+    # -- actions ---------------------------------------------------------------------
+
+    def _current(self) -> ContainerRow | None:
+        return next((r for r in self.shown if r.name == self.selected), None)
+
+    def action_act(self, action: Action) -> None:
+        row = self._current()
+        if row is None:
+            self._say("No container selected.", "warning")
+            return
+        if self.backend.read_only:
+            self._say(f"read-only: {action} of {row.name} refused", "warning")
+            return
+
+        def decided(yes: bool | None) -> None:
+            if yes:
+                self._say(f"{action} {row.name}…")
+                self._act(row.name, action)
+
+        what = f"{VERBS[action]} {row.name} ({row.state})?"
+        self.app.push_screen(ConfirmDialog(what, _consequence(action), VERBS[action]), decided)
+
+    @work(thread=True, group="containers-act", exit_on_error=False)
+    def _act(self, name: str, action: Action) -> None:
+        try:
+            self.containers.act(name, action)
+        except Exception as exc:
+            self.post_message(Acted(name, action, _one_line(exc)))
+            return
+        self.post_message(Acted(name, action))
+
+    @on(Acted)
+    def _acted(self, message: Acted) -> None:
+        if message.error:
+            self._say(f"{message.action} {message.name} failed: {message.error}", "error")
+        else:
+            self._say(f"{message.action} {message.name}: done")
+            if message.name == self.selected and self.follow:
+                self.selected = None  # a restarted container's log stream has ended
+                self._select(message.name)
+        self._list()
+
+    def action_restore(self) -> None:
+        row = self._current()
+        if row is None:
+            self._say("No container selected.", "warning")
+            return
+        if row.service is None:
+            self._say(
+                f"{row.name} is no catalog service's container: restore works on those",
+                "warning",
+            )
+            return
+        dialog = RestoreDialog(self.containers, row.service, row.name, self.backend.read_only)
+
+        def closed(_: bool | None) -> None:
+            self._list()
+
+        self.app.push_screen(dialog, closed)
+
+    # -- filter ----------------------------------------------------------------------
+
+    def action_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.display = True
+        box.focus()
+
+    def action_clear_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.value = ""
+        box.display = False
+        self.query_one("#containers", DataTable).focus()
+
+    @on(Input.Changed, "#filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self.filter_text = event.value.strip()
+        self._fill()
+
+    @on(Input.Submitted, "#filter")
+    def _filter_done(self) -> None:
+        self.query_one("#containers", DataTable).focus()
+
+
+def _consequence(action: Action) -> str:
+    if action == "stop":
+        return "Docker sends SIGTERM, then SIGKILL after 10 s. It stays stopped until started."
+    if action == "restart":
+        return "Docker stops it (SIGTERM, SIGKILL after 10 s) and starts it again."
+    return "Docker starts it with the configuration it has."
