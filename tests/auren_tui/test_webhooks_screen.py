@@ -9,6 +9,7 @@ in the screen's text.
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -151,6 +152,17 @@ async def test_send_from_the_form_traces_into_kafka_and_opens_the_tail(
             assert traced is not None
             canary(app)
 
+            # The replay preset resends that genuine request: the bridge says duplicate.
+            screen.query_one("#negative", Select).value = "replay"
+            await wait_for(lambda: screen.kind == "replay", 5, "replay chosen")
+            preview = str(screen.query_one("#preview").render())
+            assert "replay of the last genuine request" in preview
+            await pilot.press("ctrl+s")
+            await wait_for(lambda: "duplicate" in response(screen), 15, lambda: response(screen))
+            assert response(screen).startswith("200")
+            assert bridge.stored("whoop") == before + 1
+            screen.traced = traced
+
             screen.set_focus(None)  # `k` outside the body editor
             await pilot.press("k")
             await wait_for(lambda: isinstance(app.screen, TailScreen), 5, "the tail screen")
@@ -223,6 +235,15 @@ async def test_a_small_load_completes_after_confirmation(
             assert isinstance(dialog, ConfirmLoad)
             assert "Send 200 signed Oura webhooks" in dialog.text
             assert bridge.address in dialog.text
+            last = [time.monotonic()]
+            gaps: list[float] = []
+
+            def beat() -> None:
+                now = time.monotonic()
+                gaps.append(now - last[0])
+                last[0] = now
+
+            app.set_interval(0.02, beat)
             await pilot.click("#yes")
             summary = screen.query_one("#load-summary", Static)
             await wait_for(lambda: "202:200" in str(summary.render()), 60, "202:200")
@@ -232,6 +253,29 @@ async def test_a_small_load_completes_after_confirmation(
             assert "≤" in str(screen.query_one("#load-histogram", Static).render())
             assert bridge.stored("oura") == before + 200
             canary(app)
+    finally:
+        backend.close()
+    # The generator runs on its own thread and loop: the UI keeps ticking.
+    print(f"\nload of 200: max UI tick gap {max(gaps) * 1000:.0f} ms over {len(gaps)} ticks")
+    assert max(gaps) < 0.5
+
+
+@pytest.mark.services
+async def test_cancelling_the_confirmation_sends_nothing(
+    bridge: Bridge, kafka: Kafka, tmp_path: Path, secrets_env: None
+) -> None:
+    app, backend = live_app(bridge, kafka, tmp_path)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            screen = await open_webhooks(app, pilot, "healthkit")
+            before = bridge.stored("healthkit")
+            await pilot.press("ctrl+l")
+            await wait_for(lambda: isinstance(app.screen, ConfirmLoad), 5, "the confirmation")
+            await pilot.press("escape")
+            await pilot.pause()
+            assert app.screen is screen
+            assert not screen.load_running
+            assert bridge.stored("healthkit") == before
     finally:
         backend.close()
 
@@ -344,3 +388,27 @@ async def test_save_and_open_a_request(tmp_path: Path) -> None:
         await wait_for(lambda: screen.kind == "stale", 5, "the loaded request")
         assert screen.body_text.strip() == body.strip()
         assert screen.query_one("#negative", Select).value == "stale"
+
+
+def test_progress_views_are_throttled_and_count_every_latency() -> None:
+    from auren_tui.core.webhooks.load import LoadStats
+    from auren_tui.widgets.webhook_load import Reporter, bars
+
+    views: list[Any] = []
+    report = Reporter(views.append, every=3600)
+    stats = LoadStats(10)
+    for i in range(4):
+        stats.latencies_ms.append(0.5 + i * 30)
+        stats.statuses[202] += 1
+        report(stats)
+    assert len(views) == 1  # the first; the rest within the interval
+    for i in range(4, 10):
+        stats.latencies_ms.append(0.5 + i * 30)
+        stats.statuses[202] += 1
+    report(stats)  # done == total: always reported
+    assert len(views) == 2
+    assert views[-1].histogram == stats.histogram()
+    assert views[-1].done == 10
+    drawn = bars(views[-1].histogram).plain
+    assert drawn.splitlines()[0].strip().startswith("≤1 ms")
+    assert "█" in drawn
