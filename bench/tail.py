@@ -88,9 +88,7 @@ def envelope(n: int, size: int) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
     return user.encode(), value, headers
 
 
-async def _produce(bootstrap: str, topic: str, count: int, partitions: int, size: int) -> int:
-    """Create ``topic`` and write ``count`` envelopes to it; return the bytes of values."""
-    from aiokafka import AIOKafkaProducer
+async def _create_topic(bootstrap: str, topic: str, partitions: int) -> None:
     from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
@@ -99,6 +97,13 @@ async def _produce(bootstrap: str, topic: str, count: int, partitions: int, size
         await admin.create_topics([NewTopic(topic, partitions, 1)])
     finally:
         await admin.close()
+
+
+async def _produce(bootstrap: str, topic: str, count: int, partitions: int, size: int) -> int:
+    """Create ``topic`` and write ``count`` envelopes to it; return the bytes of values."""
+    from aiokafka import AIOKafkaProducer
+
+    await _create_topic(bootstrap, topic, partitions)
     producer = AIOKafkaProducer(
         bootstrap_servers=bootstrap,
         acks=1,
@@ -220,6 +225,134 @@ async def _partition_sizes(bootstrap: str, topic: str) -> dict[int, int]:
     return {p: end - first for p, (first, end) in sorted(info.partitions.items())}
 
 
+# -- the Tail screen under a steady load -------------------------------------
+
+SCREEN_TOPIC = "biometric-events"  # key 2 opens the Tail screen on it by default
+TARGET_SCREEN_CPU, TARGET_GAP_S = 0.25, 0.100
+
+
+@dataclass
+class ScreenRun:
+    result: dict[str, Any]
+    cores: dict[str, float]
+
+
+def _read_until(proc: subprocess.Popen[str], prefix: str) -> str:
+    """The child's next stdout line starting with ``prefix`` (its other lines are echoed)."""
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if line.startswith(prefix):
+            return line.rstrip("\n")
+        print(f"  | {line.rstrip()}")
+    raise RuntimeError(f"the Tail screen process ended (exit {proc.wait()}) before {prefix}")
+
+
+def run_screen(
+    kafka: Kafka, args: argparse.Namespace, workdir: Path, env: dict[str, str]
+) -> ScreenRun:
+    """The app, Tail screen open (key 2), while a producer sends ``--screen-rate`` records/s."""
+    asyncio.run(_create_topic(kafka.bootstrap, SCREEN_TOPIC, args.partitions))
+    child = BENCH / "tail_screen.py"
+    home = workdir / "screen-home"
+    app = subprocess.Popen(
+        [
+            sys.executable,
+            str(child),
+            "app",
+            kafka.bootstrap,
+            SCREEN_TOPIC,
+            f"{args.screen_seconds:g}",
+            f"{args.screen_warmup:g}",
+            str(home),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**env, "AUREN_TUI_HOME": str(home)},
+    )
+    producer: subprocess.Popen[str] | None = None
+    before = after = None
+    try:
+        _read_until(app, "LIVE")
+        producer = subprocess.Popen(
+            [
+                sys.executable,
+                str(child),
+                "produce",
+                kafka.bootstrap,
+                SCREEN_TOPIC,
+                f"{args.screen_rate:g}",
+                f"{args.screen_seconds + args.screen_warmup + 120:g}",
+            ],
+            stdout=subprocess.DEVNULL,
+            text=True,
+            env=env,
+        )
+        _read_until(app, "WINDOW")
+        groups = {"tui": app.pid, "producer": producer.pid, "kafka": root_pid(kafka)}
+        before = cpu_sample()
+        line = _read_until(app, "RESULT ")
+        after = cpu_sample()
+        if app.wait(60) != 0:
+            raise RuntimeError(f"the Tail screen process exited with {app.returncode}")
+    finally:
+        for proc in (producer, app):
+            if proc is not None and proc.poll() is None:
+                proc.terminate()
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    proc.wait(10)
+                if proc.poll() is None:
+                    proc.kill()
+    assert before is not None
+    assert after is not None
+    cores = cpu_split(before, after, groups)
+    cores.pop("wrk", None)
+    return ScreenRun(json.loads(line.removeprefix("RESULT ")), cores)
+
+
+def report_screen(run: ScreenRun, args: argparse.Namespace) -> bool:
+    """Print the screen's figures; return whether both targets are met."""
+    r, cores = run.result, run.cores
+    share = r["cpu"] / r["seconds"]
+    rate = r["records"] / r["seconds"]
+    print(
+        f"\nTail screen (key 2, headless run_test 160x45) for {r['seconds']:.1f} s while a "
+        f"producer sends {args.screen_rate:,.0f} records/s (~{args.size} B, "
+        f"{args.partitions} partitions), after {args.screen_warmup:g} s of warm-up"
+    )
+    rows = [
+        ["records/s reaching the screen", f"{rate:,.0f}"],
+        ["records not drawn (kept in the ring)", f"{r['not_drawn']:,}"],
+        ["CPU of the TUI process, share of one core", f"{share:.1%}"],
+        ["UI ticks (every 20 ms)", f"{r['ticks']:,}"],
+        ["longest gap between UI ticks (ms)", f"{1000 * r['gap_max']:.0f}"],
+        ["p99 gap between UI ticks (ms)", f"{1000 * r['gap_p99']:.0f}"],
+        ["gaps over 100 ms", str(r["gaps_over_100ms"])],
+        [
+            "GC collections / longest (ms)",
+            f"{r['gc_collections']} / {1000 * r['gc_pause_max']:.0f}",
+        ],
+        ["cores: TUI process", f"{cores.get('tui', 0):.2f}"],
+        ["cores: producer", f"{cores.get('producer', 0):.2f}"],
+        ["cores: kafka", f"{cores.get('kafka', 0):.2f}"],
+        ["cores: other processes", f"{cores.get('others', 0):.2f}"],
+    ]
+    print_table(["", "Tail screen"], rows)
+    print(f"  header at the end: {r['header']}")
+    if cores.get("others", 0) > 0.1:
+        print(
+            f"\nWARNING: other processes used {cores['others']:.2f} cores during the run: "
+            "the gaps are longer than this machine gives when it is otherwise idle"
+        )
+    met = bool(share < TARGET_SCREEN_CPU and r["gap_max"] < TARGET_GAP_S)
+    print(
+        f"\ntargets (TUI CPU < {TARGET_SCREEN_CPU:.0%} of a core, longest UI gap < "
+        f"{1000 * TARGET_GAP_S:.0f} ms): " + ("met" if met else "NOT met")
+    )
+    if rate < 0.95 * args.screen_rate:
+        print(f"NOTE: only {rate:,.0f} records/s reached the screen (producer or broker behind)")
+    return met
+
+
 # -- report -----------------------------------------------------------------
 
 
@@ -291,12 +424,61 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="extra environment for auren-tui (repeatable), e.g. "
         "PYTHONPATH=/path/to/a/patched/copy to measure a change",
     )
+    p.add_argument("--screen-seconds", type=float, default=30, help="Tail screen window (30 s)")
+    p.add_argument("--screen-rate", type=float, default=5000, help="records/s sent (5000)")
+    p.add_argument("--screen-warmup", type=float, default=2, help="before the window (2 s)")
+    p.add_argument("--no-cli", action="store_true", help="skip auren-tui tail vs kcat")
+    p.add_argument("--no-screen", action="store_true", help="skip the Tail screen run")
     p.add_argument("--keep", action="store_true", help="keep the work dir (outputs, logs)")
     return p.parse_args(argv)
 
 
 def _terminate(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
+
+
+def run_cli_part(
+    kafka: Kafka, kcat: str, args: argparse.Namespace, workdir: Path, env: dict[str, str]
+) -> bool:
+    """Part 1: produce, check one auren-tui run's output, time both tools; True when met."""
+    topic = f"bench-tail-{uuid.uuid4().hex[:8]}"
+    started = time.monotonic()
+    size = asyncio.run(_produce(kafka.bootstrap, topic, args.records, args.partitions, args.size))
+    per_partition = asyncio.run(_partition_sizes(kafka.bootstrap, topic))
+    print(
+        f"produced {args.records:,} records ({size / args.records:.0f} B values, "
+        f"{size / 1e6:.0f} MB) to {topic} in {time.monotonic() - started:.1f} s: "
+        f"per partition {per_partition}"
+    )
+    count = args.records
+    log = workdir / "stderr.log"
+    out = workdir / "auren-tui.jsonl"
+    timed("auren-tui", tail_cmd(kafka.bootstrap, topic, count), env, out, kafka, log)
+    problems = verify(out, count, per_partition)
+    print(
+        f"auren-tui output checked ({count:,} lines, JSON, offsets unique per partition): "
+        + ("OK" if not problems else "FAILED\n  " + "\n  ".join(problems))
+    )
+    out.unlink()
+    runs: dict[str, list[Run]] = {"auren-tui": [], "kcat": []}
+    for n in range(args.runs):
+        for tool, cmd in (
+            ("auren-tui", tail_cmd(kafka.bootstrap, topic, count)),
+            ("kcat", kcat_cmd(kcat, kafka.bootstrap, topic, count)),
+        ):
+            run = timed(tool, cmd, env, None, kafka, log)
+            runs[tool].append(run)
+            print(
+                f"  run {n + 1} {tool}: {run.seconds:.2f} s, {count / run.seconds:,.0f}/s, "
+                f"CPU {run.cpu:.2f} s, other processes {run.cores.get('others', 0):.2f} cores"
+            )
+    ratio = report(runs, count, args)
+    print(
+        f"\ntarget (auren-tui >= {TARGET_RATIO} of kcat's rate): "
+        + ("met" if ratio >= TARGET_RATIO else "NOT met")
+        + ("" if not problems else "; output check FAILED")
+    )
+    return ratio >= TARGET_RATIO and not problems
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -316,46 +498,12 @@ def main(argv: list[str] | None = None) -> int:
         print("starting Kafka ...")
         kafka = Kafka()
         kafka.start()
-        topic = f"bench-tail-{uuid.uuid4().hex[:8]}"
-        started = time.monotonic()
-        size = asyncio.run(
-            _produce(kafka.bootstrap, topic, args.records, args.partitions, args.size)
-        )
-        per_partition = asyncio.run(_partition_sizes(kafka.bootstrap, topic))
-        print(
-            f"produced {args.records:,} records ({size / args.records:.0f} B values, "
-            f"{size / 1e6:.0f} MB) to {topic} in {time.monotonic() - started:.1f} s: "
-            f"per partition {per_partition}"
-        )
-        count = args.records
-        log = workdir / "stderr.log"
-        out = workdir / "auren-tui.jsonl"
-        timed("auren-tui", tail_cmd(kafka.bootstrap, topic, count), env, out, kafka, log)
-        problems = verify(out, count, per_partition)
-        print(
-            f"auren-tui output checked ({count:,} lines, JSON, offsets unique per partition): "
-            + ("OK" if not problems else "FAILED\n  " + "\n  ".join(problems))
-        )
-        out.unlink()
-        runs: dict[str, list[Run]] = {"auren-tui": [], "kcat": []}
-        for n in range(args.runs):
-            for tool, cmd in (
-                ("auren-tui", tail_cmd(kafka.bootstrap, topic, count)),
-                ("kcat", kcat_cmd(kcat, kafka.bootstrap, topic, count)),
-            ):
-                run = timed(tool, cmd, env, None, kafka, log)
-                runs[tool].append(run)
-                print(
-                    f"  run {n + 1} {tool}: {run.seconds:.2f} s, {count / run.seconds:,.0f}/s, "
-                    f"CPU {run.cpu:.2f} s, other processes {run.cores.get('others', 0):.2f} cores"
-                )
-        ratio = report(runs, count, args)
-        print(
-            f"\ntarget (auren-tui >= {TARGET_RATIO} of kcat's rate): "
-            + ("met" if ratio >= TARGET_RATIO else "NOT met")
-            + ("" if not problems else "; output check FAILED")
-        )
-        return 0 if not problems else 1
+        ok = True
+        if not args.no_cli:
+            ok = run_cli_part(kafka, kcat, args, workdir, env) and ok
+        if not args.no_screen:
+            ok = report_screen(run_screen(kafka, args, workdir, env), args) and ok
+        return 0 if ok else 1
     except KeyboardInterrupt:
         print("\ninterrupted: stopping everything", file=sys.stderr)
         return 130
