@@ -11,7 +11,7 @@ import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from auren_tui.core.catalog import Catalog
 
@@ -19,6 +19,15 @@ Action = Literal["start", "stop", "restart"]
 OnLines = Callable[[list[str]], None]
 OnEnd = Callable[[str], None]
 """Called once when a follow ends by itself (container gone, stream lost): why."""
+
+
+class Follow(Protocol):
+    """A running log follow."""
+
+    def stop(self) -> None: ...
+
+    @property
+    def alive(self) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -186,7 +195,8 @@ class ReplayFollow:
 
 class LineBuffer:
     """The hand-off between a log follow's thread and the UI: the follow appends,
-    a UI timer takes. Lines of a replaced follow (an older ``generation``) are dropped."""
+    a UI timer takes. Lines of a replaced follow (an older ``generation``) are dropped,
+    and a follow opened after its screen moved on is refused by ``adopt``."""
 
     def __init__(self, limit: int = 5_000) -> None:
         self.limit = limit
@@ -194,6 +204,7 @@ class LineBuffer:
         self._generation = 0
         self._lines: list[str] = []
         self._ended: str | None = None
+        self._handle: Follow | None = None
 
     def begin(self) -> tuple[int, OnLines, OnEnd]:
         """A new follow: its generation and the callbacks to give it."""
@@ -215,11 +226,22 @@ class LineBuffer:
 
         return generation, on_lines, on_end
 
-    def drop(self) -> None:
-        """Whatever the current follow still sends is ignored."""
+    def adopt(self, generation: int, handle: Follow) -> bool:
+        """Keep ``handle`` as the current follow; False when it was replaced meanwhile
+        (the caller stops it)."""
+        with self._lock:
+            if generation != self._generation:
+                return False
+            self._handle = handle
+            return True
+
+    def drop(self) -> Follow | None:
+        """Whatever the current follow still sends is ignored; its handle, to stop."""
         with self._lock:
             self._generation += 1
             self._lines, self._ended = [], None
+            handle, self._handle = self._handle, None
+        return handle
 
     @property
     def generation(self) -> int:

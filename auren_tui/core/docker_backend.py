@@ -16,6 +16,7 @@ from auren_tui.core.connection import Connection
 from auren_tui.core.containers import (
     Action,
     ContainerRow,
+    Follow,
     LogFollow,
     OnEnd,
     OnLines,
@@ -30,13 +31,6 @@ from auren_tui.core.restore.engine import Outcome, RestoreError, StepCallback
 from auren_tui.core.restore.session import DockerTarget, NoDocker, Plan, no_docker_help
 from auren_tui.core.restore.spec import SpecError
 from auren_tui.core.secrets import SecretStore
-
-
-class Follow(Protocol):
-    def stop(self) -> None: ...
-
-    @property
-    def alive(self) -> bool: ...
 
 
 class Containers(Protocol):

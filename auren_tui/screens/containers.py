@@ -25,18 +25,16 @@ from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Header, Input, Log, Static
 
 from auren_tui.core.containers import Action, ContainerRow, LineBuffer, OnEnd, OnLines, Stats
-from auren_tui.core.docker_backend import Containers, Follow
-from auren_tui.core.format import duration, size
+from auren_tui.core.docker_backend import Containers
+from auren_tui.core.format import size
 from auren_tui.core.session import Backend
 from auren_tui.dialogs.confirm import ConfirmDialog
 from auren_tui.dialogs.restore import RestoreDialog
+from auren_tui.widgets.container_table import ContainerTable
 
 REFRESH_SECONDS = 2.0
 FLUSH_SECONDS = 0.1
 LOG_LINES = 5_000
-COLUMNS = ("name", "service", "state", "health", "restarts", "image", "uptime")
-HEALTH_STYLE = {"healthy": "green", "unhealthy": "bold red", "starting": "yellow"}
-STATE_STYLE = {"running": "green", "restarting": "bold red", "exited": "red", "dead": "red"}
 VERBS: dict[Action, str] = {"restart": "Restart", "stop": "Stop", "start": "Start"}
 
 
@@ -65,10 +63,9 @@ class Acted(Message):
 
 
 @dataclass(eq=False)
-class Following(Message):
+class FollowFailed(Message):
     generation: int
-    handle: Follow | None
-    error: str = ""
+    error: str
 
 
 def _one_line(exc: BaseException) -> str:
@@ -104,7 +101,6 @@ class ContainersScreen(Screen[None]):
         self.notice = ""
         self.lists = 0
         self.buffer = LineBuffer(LOG_LINES)  # the only state shared with the follow's thread
-        self._handle: Follow | None = None
         self._next_list: Timer | None = None
         self._next_stats: Timer | None = None
         self._switch: Timer | None = None
@@ -115,19 +111,15 @@ class ContainersScreen(Screen[None]):
         yield Input(placeholder="filter: name, service, state, health or image", id="filter")
         yield Static("", id="no-docker")
         with Vertical(id="containers-body"):
-            table: DataTable[str | Text] = DataTable(id="containers", cursor_type="row")
-            yield table
+            yield ContainerTable(clock=self.clock, id="containers")
             yield Static("", id="stats")
             yield Log(max_lines=LOG_LINES, id="logs")
         yield Footer()
 
     def on_mount(self) -> None:
-        table = self.query_one("#containers", DataTable)
-        for column in COLUMNS:
-            table.add_column(column, key=column)
         self.query_one("#filter", Input).display = False
         self.query_one("#no-docker", Static).display = False
-        table.focus()
+        self.query_one(ContainerTable).focus()
         self.set_interval(FLUSH_SECONDS, self._flush)
         self._list()
         self._show_status()
@@ -195,38 +187,9 @@ class ContainersScreen(Screen[None]):
         fields = (row.name, row.service or "", row.state, row.health, row.image)
         return not needle or any(needle in f.lower() for f in fields)
 
-    def _cells(self, row: ContainerRow) -> list[str | Text]:
-        uptime = duration(self.clock() - row.started_at) if row.started_at else "-"
-        return [
-            row.name,
-            row.service or "",
-            Text(row.state, style=STATE_STYLE.get(row.state, "")),
-            Text(row.health or "-", style=HEALTH_STYLE.get(row.health, "dim")),
-            Text(str(row.restarts), style="bold red" if row.restarts else ""),
-            row.image,
-            uptime,
-        ]
-
     def _fill(self) -> None:
-        table = self.query_one("#containers", DataTable)
-        shown = [r for r in self.rows if self._matches(r)]
-        if [r.name for r in shown] == [r.name for r in self.shown]:
-            for row in shown:
-                for column, cell in zip(COLUMNS, self._cells(row), strict=True):
-                    table.update_cell(row.name, column, cell)
-        else:
-            table.clear()
-            for row in shown:
-                table.add_row(*self._cells(row), key=row.name)
-        self.shown = shown
-        names = [r.name for r in shown]
-        if self.selected in names:
-            table.move_cursor(row=names.index(self.selected))
-        elif names:
-            table.move_cursor(row=0)
-            self._select(names[0])
-        else:
-            self._select(None)
+        self.shown = [r for r in self.rows if self._matches(r)]
+        self._select(self.query_one(ContainerTable).show(self.shown, self.selected))
         self._show_status()
 
     @on(DataTable.RowHighlighted, "#containers")
@@ -262,23 +225,18 @@ class ContainersScreen(Screen[None]):
         try:
             handle = self.containers.follow_logs(name, on_lines, on_end)
         except Exception as exc:
-            self.post_message(Following(generation, None, _one_line(exc)))
+            self.post_message(FollowFailed(generation, _one_line(exc)))
             return
-        self.post_message(Following(generation, handle))
+        if not self.buffer.adopt(generation, handle):
+            handle.stop()  # the selection changed or the screen closed meanwhile
 
-    @on(Following)
-    def _following(self, message: Following) -> None:
-        if message.generation != self.buffer.generation or not self.is_attached:
-            if message.handle is not None:
-                message.handle.stop()  # the selection changed or the screen closed meanwhile
-            return
-        if message.error:
+    @on(FollowFailed)
+    def _follow_failed(self, message: FollowFailed) -> None:
+        if message.generation == self.buffer.generation:
             self.query_one("#logs", Log).write_line(f"[cannot follow the logs: {message.error}]")
-        self._handle = message.handle
 
     def _stop_follow(self) -> None:
-        self.buffer.drop()
-        handle, self._handle = self._handle, None
+        handle = self.buffer.drop()
         if handle is not None:
             handle.stop()  # closes its stream: does not block
 
@@ -424,7 +382,7 @@ class ContainersScreen(Screen[None]):
         box = self.query_one("#filter", Input)
         box.value = ""
         box.display = False
-        self.query_one("#containers", DataTable).focus()
+        self.query_one(ContainerTable).focus()
 
     @on(Input.Changed, "#filter")
     def _filter_changed(self, event: Input.Changed) -> None:
@@ -433,7 +391,7 @@ class ContainersScreen(Screen[None]):
 
     @on(Input.Submitted, "#filter")
     def _filter_done(self) -> None:
-        self.query_one("#containers", DataTable).focus()
+        self.query_one(ContainerTable).focus()
 
 
 def _consequence(action: Action) -> str:

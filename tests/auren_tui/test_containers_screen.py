@@ -15,7 +15,14 @@ from textual.widgets import Input, Log, Static
 
 from auren_tui.app import AurenApp, build_app
 from auren_tui.core.config import UiPrefs, local_profile
-from auren_tui.core.containers import ContainerRow, LineBuffer, Stats, parse_stats, row_of
+from auren_tui.core.containers import (
+    ContainerRow,
+    LineBuffer,
+    LogFollow,
+    Stats,
+    parse_stats,
+    row_of,
+)
 from auren_tui.core.docker_backend import LiveContainers, ReplayContainers
 from auren_tui.core.paths import Locations
 from auren_tui.core.restore.engine import LOCK_SUFFIX
@@ -87,7 +94,11 @@ def test_a_line_buffer_drops_what_a_replaced_follow_sends() -> None:
     on_lines(["c", "d"])
     assert buffer.take() == (["b", "c", "d"], None)
     on_end("gone")
-    buffer.drop()
+    generation, _, _ = buffer.begin()
+    handle = ReplayContainers().follow_logs("x", on_lines, on_end)
+    assert buffer.adopt(generation, handle)
+    assert buffer.drop() is handle
+    assert not buffer.adopt(generation, handle)  # a late open after the screen moved on
     assert buffer.take() == ([], None)
 
 
@@ -278,6 +289,11 @@ async def test_live_table_logs_stop_and_start(live: Live) -> None:
         await confirm(pilot, "S")
         await wait_for(lambda: getattr(row(app, live.name), "state", "") == "running", 20)
         no_canary(app)
+        await wait_for(lambda: screen.buffer._handle is not None, 20, "a log follow")
+        follow = screen.buffer._handle
+        assert isinstance(follow, LogFollow)
+        await pilot.press("1")  # leaving the screen ends the stream (its thread too)
+        await wait_for(lambda: not follow._thread.is_alive(), 10, "the follow's thread ended")
 
 
 async def test_live_read_only_refuses(live: Live) -> None:
@@ -368,8 +384,11 @@ async def test_live_lock_held_names_the_holder(live: Live) -> None:
         plan = dialog.query_one("#restore-plan", Static)
         await wait_for(lambda: "held by alice@ops-laptop" in text_of(plan), 20)
         await wait_for(lambda: not dialog.query_one("#restore-confirm", Input).disabled, 5)
-        await pilot.press(*"biometric", "enter")
+        await pilot.click("#dry-run")
         outcome = dialog.query_one("#restore-outcome", Static)
+        assert "dry run: nothing changed" in text_of(outcome)
+        assert "held by alice@ops-laptop" in text_of(outcome)
+        await pilot.press(*"biometric", "enter")
         await wait_for(lambda: "refused" in text_of(outcome), 30, lambda: text_of(outcome))
         assert "alice@ops-laptop (pid 4242 on ops-laptop" in text_of(outcome)
 
