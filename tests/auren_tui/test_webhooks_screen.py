@@ -412,3 +412,15 @@ def test_progress_views_are_throttled_and_count_every_latency() -> None:
     drawn = bars(views[-1].histogram).plain
     assert drawn.splitlines()[0].strip().startswith("≤1 ms")
     assert "█" in drawn
+
+
+async def test_the_webhooks_screen_from_the_command_palette(tmp_path: Path) -> None:
+    app = build_app(CountingReplay(read_only=False), locations=locations(tmp_path))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("colon", *"webhooks")
+        await pilot.pause()
+        await pilot.press("enter")
+        await wait_for(lambda: isinstance(app.screen, WebhooksScreen), 5, "the webhooks screen")
+        app.screen.set_focus(None)
+        await pilot.press("1")
+        await wait_for(lambda: not isinstance(app.screen, WebhooksScreen), 5, "the dashboard")
