@@ -348,10 +348,14 @@ class ContainersScreen(Screen[None]):
             self._say(f"{message.action} {message.name} failed: {message.error}", "error")
         else:
             self._say(f"{message.action} {message.name}: done")
-            if message.name == self.selected and self.follow:
-                self.selected = None  # a restarted container's log stream has ended
-                self._select(message.name)
+            self._refollow(message.name)
         self._list()
+
+    def _refollow(self, name: str) -> None:
+        """Follow ``name`` afresh: its old stream ended with the container it followed."""
+        if name == self.selected and self.follow:
+            self.selected = None
+            self._select(name)
 
     def action_restore(self) -> None:
         row = self._current()
@@ -366,7 +370,9 @@ class ContainersScreen(Screen[None]):
             return
         dialog = RestoreDialog(self.containers, row.service, row.name, self.backend.read_only)
 
-        def closed(_: bool | None) -> None:
+        def closed(ran: bool | None) -> None:
+            if ran:
+                self._refollow(row.name)  # the container under that name is a new one
             self._list()
 
         self.app.push_screen(dialog, closed)

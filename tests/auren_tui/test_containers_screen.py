@@ -33,7 +33,12 @@ from auren_tui.screens.containers import ContainersScreen
 from tests.auren_tui.data import NOW, stack
 from tests.auren_tui.server_stack import wait_for
 from tests.services.base import free_port, wait_until
-from tests.services.docker import DockerEngine, wait_container_health
+from tests.services.docker import (
+    IMAGE_CHANGES,
+    DockerEngine,
+    rootfs_tar,
+    wait_container_health,
+)
 from tests.services.keyring import RealKeyring
 
 CANARY = "canary-" + uuid.uuid4().hex  # a secret env value: never on screen
@@ -391,6 +396,44 @@ async def test_live_lock_held_names_the_holder(live: Live) -> None:
         await pilot.press(*"biometric", "enter")
         await wait_for(lambda: "refused" in text_of(outcome), 30, lambda: text_of(outcome))
         assert "alice@ops-laptop (pid 4242 on ops-laptop" in text_of(outcome)
+
+
+async def test_live_a_spec_whose_image_is_gone_rolls_back(live: Live) -> None:
+    client = live.client()
+    try:
+        client.api.import_image_from_data(
+            rootfs_tar(), repository="auren-test/ct-old", tag="1", changes=IMAGE_CHANGES
+        )
+        image, live.image = live.image, "auren-test/ct-old:1"
+        wait_container_health(live.run(), "healthy", 30)
+        backend = live.backend()
+        backend.start()
+        containers = backend.containers()
+        assert isinstance(containers, LiveContainers)
+        containers.target().capture("biometric")
+        backend.close()
+        live.image = image
+        current = live.run()  # redeployed from another image; the old one is pruned
+        wait_container_health(current, "healthy", 30)
+        client.images.remove("auren-test/ct-old:1", force=True)
+    finally:
+        client.close()
+    app = live.app()
+    async with app.run_test(size=(160, 45)) as pilot:
+        await pilot.press("4")
+        screen = screen_of(app)
+        await wait_for(lambda: screen.selected == live.name, 20, "the container selected")
+        await pilot.press("R")
+        dialog = app.screen
+        plan = dialog.query_one("#restore-plan", Static)
+        await wait_for(lambda: "~ image_id" in text_of(plan), 20, lambda: text_of(plan))
+        await pilot.press(*"biometric", "enter")
+        outcome = dialog.query_one("#restore-outcome", Static)
+        await wait_for(lambda: "rolled back: " in text_of(outcome), 60, lambda: text_of(outcome))
+        assert "no such image" in text_of(outcome).lower() or "not found" in text_of(outcome)
+        assert "rollback" in text_of(dialog.query_one("#restore-progress", Static))
+    assert live.attrs()["Id"] == current.id  # the original, under its own name
+    assert not any("-failed-" in r.name for r in screen.rows)
 
 
 async def test_no_engine_explains_what_is_missing(live: Live, tmp_path: Path) -> None:
