@@ -6,17 +6,21 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 KAFKA_STAMP := .cache/kafka/.resolved-stamp
 
-.PHONY: run test lint typecheck pytest system-deps venv kafka-jars bench clean
+.PHONY: run test lint typecheck pytest system-deps demo-deps venv kafka-jars bench bench-tail clean
 
-## run: create .venv, install the project, open the workstation
-run: venv
-	$(BIN)/auren-tui
+## run: create .venv, install the project, open the workstation on the local demo stack.
+## Everything it writes (config, state, the demo's data) stays under .auren/ here.
+run: demo-deps venv kafka-jars
+	AUREN_TUI_HOME=$(CURDIR)/.auren AUREN_KAFKA_LIBS=$(CURDIR)/.cache/kafka/libs $(BIN)/auren-tui demo
 
 ## test: install what the tests need, then lint, type checks and the whole suite
 test: system-deps venv kafka-jars lint typecheck pytest
 
 system-deps:
 	@bash scripts/system-deps.sh
+
+demo-deps:
+	@bash scripts/system-deps.sh --demo
 
 $(BIN)/python:
 	@bash scripts/system-deps.sh --minimal
@@ -50,6 +54,10 @@ pytest: venv
 
 bench: system-deps venv kafka-jars
 	$(BIN)/python bench/bridge_ingest.py
+
+## bench-tail: auren-tui tail --json vs kcat, and the Tail screen at 5,000 records/s
+bench-tail: system-deps venv kafka-jars
+	$(BIN)/python bench/tail.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

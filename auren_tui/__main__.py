@@ -7,7 +7,17 @@ import sys
 from collections.abc import Sequence
 
 from auren_tui import __version__
-from auren_tui.cli import Parser, health, profile, restore, run_command, secret, tail, webhook
+from auren_tui.cli import (
+    Parser,
+    demo,
+    health,
+    profile,
+    restore,
+    run_command,
+    secret,
+    tail,
+    webhook,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,12 +44,17 @@ def build_parser() -> argparse.ArgumentParser:
     tail.register(commands)
     webhook.register(commands)
     restore.register(commands)
+    demo.register(commands)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``auren-tui`` script."""
     args = build_parser().parse_args(argv)
+    if args.command == "demo":
+        from auren_tui.launch import launch_demo
+
+        return launch_demo(args)
     if args.command is not None:
         return run_command(args)
     from auren_tui.launch import launch

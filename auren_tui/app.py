@@ -18,6 +18,7 @@ from auren_tui.core.paths import Locations
 from auren_tui.core.session import Backend
 from auren_tui.core.webhooks.trace import Traced
 from auren_tui.dialogs.trust_host import TrustHostDialog
+from auren_tui.dialogs.welcome import WelcomeDialog
 from auren_tui.messages import Connected, ConnectFailed, HostKeyUnknown
 from auren_tui.screens.containers import ContainersScreen
 from auren_tui.screens.dashboard import DashboardScreen
@@ -55,8 +56,12 @@ class AurenApp(App[None]):
         clock: Callable[[], float] = time.time,
         locations: Locations | None = None,
         tail_ring: int = 10_000,
+        first_run: bool = False,
     ) -> None:
         super().__init__()
+        self.first_run = first_run
+        self.next_action: str | None = None
+        """Set when the app exits to have the launcher do something (``demo``)."""
         self.backend = backend
         self.locations = locations or Locations.from_env()
         self.tail_ring = tail_ring
@@ -77,7 +82,14 @@ class AurenApp(App[None]):
     def on_mount(self) -> None:
         self.push_screen(self.dashboard)
         self._connect()
+        if self.first_run:
+            self.push_screen(WelcomeDialog(), self._welcomed)
         self.call_after_refresh(self._settle_heap)
+
+    def _welcomed(self, choice: str | None) -> None:
+        if choice == "demo":
+            self.next_action = "demo"
+            self.exit()
 
     def _settle_heap(self) -> None:
         # What start-up built lives as long as the app: frozen, the full collections a
@@ -220,6 +232,7 @@ def build_app(
     clock: Callable[[], float] = time.time,
     locations: Locations | None = None,
     tail_ring: int = 10_000,
+    first_run: bool = False,
 ) -> AurenApp:
     """The one factory the CLI and the tests share."""
     return AurenApp(
@@ -229,4 +242,5 @@ def build_app(
         clock=clock,
         locations=locations,
         tail_ring=tail_ring,
+        first_run=first_run,
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+import signal
 import sys
 from functools import partial
 
@@ -42,9 +43,91 @@ def launch(args: argparse.Namespace) -> int:
     backend = LiveBackend(profile, locations, read_only=args.read_only or prefs.read_only)
     from auren_tui.app import build_app
 
-    app = build_app(backend, prefs=prefs, save_prefs=partial(save_ui, locations))
+    # First run: no config file and no profile asked for: offer the demo.
+    first_run = not locations.config_file.exists() and not args.profile
+    app = build_app(
+        backend, prefs=prefs, save_prefs=partial(save_ui, locations), first_run=first_run
+    )
     try:
         app.run()
     finally:
         backend.close()
+    if app.next_action == "demo":
+        return launch_demo(argparse.Namespace(kafka_libs=None, no_docker=False, rate=4.0,
+                                              debug=getattr(args, "debug", False)))  # fmt: skip
     return 0
+
+
+def launch_demo(args: argparse.Namespace) -> int:
+    """``auren-tui demo``: start the demo stack, open the workstation on it, stop it all."""
+    from auren_tui.demo.kafka import DemoError
+    from auren_tui.demo.stack import DemoStack
+
+    locations = Locations.from_env()
+    try:
+        prefs = load_config(locations).ui
+    except ConfigError as exc:
+        print(f"auren-tui: {exc}", file=sys.stderr)
+        return 2
+    _log_to_file(locations, debug=getattr(args, "debug", False))
+    stack = DemoStack(
+        locations.data_dir / "demo",
+        kafka_libs=args.kafka_libs,
+        docker=not args.no_docker,
+        rate=args.rate,
+        say=lambda line: print(f"auren-tui demo: {line}", file=sys.stderr),
+    )
+    previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    try:
+        try:
+            stack.start()
+        except DemoError as exc:
+            print(f"auren-tui demo: error: {exc}", file=sys.stderr)
+            return 1
+        for note in stack.notes:
+            print(f"auren-tui demo: {note}", file=sys.stderr)
+        capture_demo_spec(stack, locations)
+        backend = LiveBackend(stack.profile(), locations)
+        from auren_tui.app import build_app
+
+        app = build_app(backend, prefs=prefs, save_prefs=partial(save_ui, locations),
+                        locations=locations)  # fmt: skip
+        try:
+            app.run()
+        finally:
+            backend.close()
+    finally:
+        stack.stop()
+        signal.signal(signal.SIGTERM, previous)
+    return 0
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)  # unwinds through the finally blocks: the demo stops
+
+
+def capture_demo_spec(stack: object, locations: Locations, wait: float = 20.0) -> None:
+    """The demo container's known-good spec, once it is healthy (so R can restore it)."""
+    import time
+
+    from auren_tui.core.restore.engine import who_am_i
+    from auren_tui.core.restore.spec import capture
+    from auren_tui.core.restore.store import SpecStore
+    from auren_tui.demo.stack import DemoStack
+
+    assert isinstance(stack, DemoStack)
+    if stack.web is None:
+        return
+    store = SpecStore(locations, "demo")
+    if store.versions("web"):
+        return
+    client = stack.web.client
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        container = client.containers.get(stack.web.name)
+        if (container.attrs["State"].get("Health") or {}).get("Status") == "healthy":
+            image = client.images.get(container.attrs["Image"])
+            spec, _ = capture("web", container.attrs, image.attrs, who_am_i())
+            store.save(spec)
+            return
+        time.sleep(0.5)

@@ -3,9 +3,12 @@
 # Run as root, or with sudo available. Idempotent and quiet when nothing is missing.
 set -euo pipefail
 
-# --minimal: only what `make run` needs (a Python with venv).
+# --minimal: only a Python with venv. --demo: what `make run` needs (plus Java and
+# Maven for Apache Kafka, busybox-static for the demo container).
 MINIMAL=0
+DEMO=0
 if [ "${1:-}" = "--minimal" ]; then MINIMAL=1; fi
+if [ "${1:-}" = "--demo" ]; then DEMO=1; fi
 
 # binary -> Debian package that provides it
 declare -A NEEDS=(
@@ -29,6 +32,10 @@ PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1 || true
 
 missing=()
 if [ "$MINIMAL" = 1 ]; then NEEDS=(); fi
+if [ "$DEMO" = 1 ]; then
+  NEEDS=([java]=openjdk-17-jre-headless [mvn]=maven [busybox]=busybox-static)
+  MINIMAL=1  # no PostgreSQL
+fi
 for bin in "${!NEEDS[@]}"; do
   if ! command -v "$bin" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$bin" ]; then
     missing+=("${NEEDS[$bin]}")

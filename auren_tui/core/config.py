@@ -78,9 +78,13 @@ class Profile:
     service_overrides: dict[str, dict[str, object]] = field(default_factory=dict)
     """``[profiles.NAME.services.SERVICE]`` tables, as written in the file."""
 
+    direct: bool = False
+    """Reach services on this machine without SSH even though not named ``local``
+    (the demo's profile; never read from or written to config.toml)."""
+
     @property
     def is_local(self) -> bool:
-        return self.name == LOCAL
+        return self.name == LOCAL or self.direct
 
     @property
     def target(self) -> str:

@@ -54,7 +54,7 @@ because they came faster than a screen can show (they stay in the ring).
 | `ctrl+s` | send the form (provider, template, body, negative preset), signed |
 | `ctrl+r` | run the negative suite for the selected provider |
 | `ctrl+l` | start the load test (asks first: it stores N events) |
-| `k` | after a trace into Kafka: open that record in the Tail screen |
+| `ctrl+t` | after a trace into Kafka: open that record in the Tail screen |
 | `ctrl+n` | a fresh body from the template (new event ids) |
 | `ctrl+b` / `ctrl+o` | save the form as a named request / open a saved one |
 

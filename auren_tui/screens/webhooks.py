@@ -101,7 +101,8 @@ class WebhooksScreen(SavedRequestsScreen):
         Binding("ctrl+b", "save", "Save", priority=True),
         Binding("ctrl+o", "open", "Open", priority=True),
         Binding("ctrl+n", "new_body", "New body", priority=True),
-        Binding("k", "open_trace", "Trace in Tail"),
+        # ctrl+t, not a letter: the body editor usually has the focus after a send.
+        Binding("ctrl+t", "open_trace", "Trace in Tail", priority=True),
     ]
 
     def __init__(

@@ -92,7 +92,7 @@ class ResponseView(Static):
         found = sent.trace is not None
         text.append(line, style="bold" if found else "italic")
         if found:
-            text.append("   k: open it in the Tail screen", style="dim")
+            text.append("   ctrl+t: open it in the Tail screen", style="dim")
         self.update(text)
 
 

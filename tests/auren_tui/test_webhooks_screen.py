@@ -163,8 +163,7 @@ async def test_send_from_the_form_traces_into_kafka_and_opens_the_tail(
             assert bridge.stored("whoop") == before + 1
             screen.traced = traced
 
-            screen.set_focus(None)  # `k` outside the body editor
-            await pilot.press("k")
+            await pilot.press("ctrl+t")  # works with the body editor focused
             await wait_for(lambda: isinstance(app.screen, TailScreen), 5, "the tail screen")
             tail = app.screen
             assert isinstance(tail, TailScreen)

