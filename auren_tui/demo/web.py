@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import struct
 import tarfile
 from pathlib import Path
 from typing import Any
@@ -44,10 +45,32 @@ def docker_url() -> str | None:
 
 
 def _static_busybox() -> Path | None:
+    """Debian's statically linked busybox (it must run in an otherwise empty image)."""
     for path in BUSYBOX:
-        if path.exists() and b"GLIBC" not in path.read_bytes()[:2_000_000]:
+        if path.is_file() and _is_static_elf(path):
             return path
     return None
+
+
+def _is_static_elf(path: Path) -> bool:
+    """An ELF file without a PT_INTERP (dynamic loader) program header."""
+    with path.open("rb") as f:
+        hdr = f.read(64)
+        if len(hdr) < 64 or hdr[:4] != b"\x7fELF":
+            return False
+        end = "<" if hdr[5] == 1 else ">"
+        if hdr[4] == 2:  # 64-bit
+            phoff = struct.unpack_from(end + "Q", hdr, 32)[0]
+            phentsize, phnum = struct.unpack_from(end + "HH", hdr, 54)
+        else:
+            phoff = struct.unpack_from(end + "I", hdr, 28)[0]
+            phentsize, phnum = struct.unpack_from(end + "HH", hdr, 42)
+        f.seek(phoff)
+        for _ in range(phnum):
+            entry = f.read(phentsize)
+            if len(entry) < 4 or struct.unpack_from(end + "I", entry, 0)[0] == 3:
+                return False
+    return True
 
 
 def _rootfs(busybox: Path) -> bytes:

@@ -15,14 +15,18 @@ import pytest
 
 from auren_tui.app import build_app
 from auren_tui.core.paths import Locations
+from auren_tui.core.restore.engine import AuditLog, Restorer
+from auren_tui.core.restore.store import SpecStore
 from auren_tui.core.session import LiveBackend
 from auren_tui.demo.stack import DemoStack
+from auren_tui.launch import capture_demo_spec
 from auren_tui.screens.tail import TailScreen
 from auren_tui.screens.webhooks import WebhooksScreen
 from auren_tui.widgets.service_table import ServiceTable
 from tests.auren_tui.kafka_util import BIN
 from tests.auren_tui.server_stack import cell, wait_for
 from tests.services.base import wait_until
+from tests.services.docker import DockerEngine
 from tests.services.kafka import ensure_jars
 
 
@@ -138,3 +142,35 @@ def _ports_from(demo_dir: Path) -> list[str]:
         if line.startswith("listeners="):
             ports += [part.rsplit(":", 1)[1] for part in line.split("=", 1)[1].split(",")]
     return ports
+
+
+def test_with_docker_the_demo_runs_a_container_that_can_be_restored(
+    docker_engine: DockerEngine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DOCKER_HOST", docker_engine.base_url)
+    locations = _locations(tmp_path)
+    demo = DemoStack(tmp_path / "data" / "demo", kafka_libs=ensure_jars(), docker=True, rate=2)
+    client = docker_engine.client()
+    try:
+        demo.start()
+        assert demo.web is not None, demo.notes
+        assert demo.profile().catalog.get("web") is not None
+        capture_demo_spec(demo, locations, wait=60)
+        spec = SpecStore(locations, "demo").load("web")
+        assert spec.container == "auren-demo-web"
+        assert spec.restart_policy == "unless-stopped"
+        assert spec.healthcheck is not None
+        # Broken the old bridge's way, then restored from the captured spec.
+        client.containers.get("auren-demo-web").remove(force=True)
+        client.containers.run("auren-demo/web:1", name="auren-demo-web", detach=True,
+                              network_mode="host", environment={"PORT": "notaport"},
+                              restart_policy={"Name": "unless-stopped"})  # fmt: skip
+        restorer = Restorer(client, spec, {k: str(v) for k, v in spec.env.items()},
+                            profile="demo", audit=AuditLog(locations.state_dir / "audit.log"),
+                            journal_dir=locations.state_dir / "restore")  # fmt: skip
+        assert restorer.run().result == "restored"
+    finally:
+        demo.stop()
+    left = [c.name for c in client.containers.list(all=True) if c.name.startswith("auren-demo")]
+    client.close()
+    assert left == [], "quitting the demo removes its containers"
