@@ -107,12 +107,13 @@ class TailRecord:
         if parsed is not NOT_JSON:
             if pretty:
                 return json.dumps(parsed, indent=2, ensure_ascii=False)
-            return json.dumps(parsed, ensure_ascii=False, separators=(",", ":"))
+            return _compact(parsed)
         return render_bytes(self.value)
 
     def line(self) -> str:
         """One line for a terminal: time, where, key, headers, compact value."""
-        parts = [self.time.strftime("%H:%M:%S.%f")[:-3], self.where]
+        seconds, ms = divmod(self.timestamp_ms, 1000)
+        parts = [f"{_iso_second(seconds)[11:]}.{ms:03d}", self.where]
         if self.key is not None:
             parts.append(f"key={render_bytes(self.key)}")
         if self.headers:

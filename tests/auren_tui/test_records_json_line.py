@@ -1,5 +1,6 @@
-"""``TailRecord.json_line`` writes its fields by hand for speed (bench/tail.py):
-it must give exactly the line the straightforward ``json.dumps`` version gave."""
+"""``TailRecord.json_line`` and ``line`` write their fields by hand for speed
+(bench/tail.py): they must give exactly the lines the straightforward
+``json.dumps``/``strftime`` versions gave."""
 
 from __future__ import annotations
 
@@ -8,7 +9,24 @@ import random
 
 import pytest
 
-from auren_tui.core.records import NOT_JSON, TailRecord
+from auren_tui.core.records import NOT_JSON, TailRecord, render_bytes
+
+
+def reference_text_line(record: TailRecord) -> str:
+    """The original ``TailRecord.line``."""
+    parts = [record.time.strftime("%H:%M:%S.%f")[:-3], record.where]
+    if record.key is not None:
+        parts.append(f"key={render_bytes(record.key)}")
+    if record.headers:
+        parts.append(
+            "headers={" + ",".join(f"{k}={render_bytes(v)}" for k, v in record.headers) + "}"
+        )
+    parsed = record.json_value()
+    if parsed is NOT_JSON:
+        parts.append(render_bytes(record.value))
+    else:
+        parts.append(json.dumps(parsed, ensure_ascii=False, separators=(",", ":")))
+    return " ".join(parts)
 
 
 def reference_line(record: TailRecord) -> str:
@@ -53,7 +71,7 @@ STAMPS = [0, -1, -999, -1000, -1001, 1, 999, 1000, 1_764_057_600_123, 4_102_444_
 
 
 @pytest.mark.parametrize("seed", range(4))
-def test_json_line_is_the_reference_line(seed: int) -> None:
+def test_lines_are_the_reference_lines(seed: int) -> None:
     rnd = random.Random(seed)
     stamps = STAMPS + [rnd.randrange(-(10**12), 4 * 10**12) for _ in range(2000)]
     for i, stamp in enumerate(stamps):
@@ -69,3 +87,4 @@ def test_json_line_is_the_reference_line(seed: int) -> None:
         line = record.json_line()
         assert line == reference_line(record), record
         assert "\n" not in line
+        assert record.line() == reference_text_line(record), record
