@@ -1,6 +1,7 @@
 """Kafka tail throughput: ``auren-tui tail --json`` side by side with kcat.
 
     .venv/bin/python bench/tail.py [--records 200000] [--partitions 3] [--runs 3]
+                                   [--no-cli | --no-screen] [--screen-seconds 30]
 
 Starts a throwaway Kafka (tests/services), produces ``--records`` bridge-like
 event envelopes of ~500 bytes (key = user id, the bridge's headers) to a fresh
@@ -8,8 +9,13 @@ topic, then times, alternating, ``auren-tui tail TOPIC --from beginning --count
 N --json > /dev/null`` (the real script, built-in local profile) and ``kcat -C
 ... -o beginning -c N -J -q > /dev/null``. Checks one auren-tui run's output
 (N lines, each JSON, offsets unique per partition) and prints wall seconds,
-records/s, each process's CPU and the ratio auren-tui/kcat. Everything started
-is stopped at the end, Ctrl-C included.
+records/s, each process's CPU and the ratio auren-tui/kcat.
+
+Then the Tail screen: the app headless in its own process (bench/tail_screen.py),
+key 2 on ``biometric-events``, while a producer process sends ``--screen-rate``
+records/s; prints the TUI process's CPU share of one core and the longest gap
+between 20 ms UI ticks over ``--screen-seconds``. Everything started is
+stopped at the end, Ctrl-C included.
 """
 
 from __future__ import annotations
