@@ -228,7 +228,14 @@ class Tail:
 
     async def __aiter__(self) -> AsyncIterator[list[TailRecord] | TailStatus]:
         req = self.request
-        consumer = new_consumer(req.bootstrap, max_partition_fetch_bytes=4 * 1024 * 1024)
+        # A busy topic: a fetch waits for 16 KiB (or 100 ms) instead of returning each
+        # few records, which cost a request and a wake-up of this loop every time.
+        consumer = new_consumer(
+            req.bootstrap,
+            max_partition_fetch_bytes=4 * 1024 * 1024,
+            fetch_min_bytes=16 * 1024,
+            fetch_max_wait_ms=100,
+        )
         self._consumer = consumer
         yield self.status
         await start_consumer(consumer, req.bootstrap, req.connect_timeout)

@@ -120,8 +120,22 @@ class TailRecord:
             parts.append(
                 "headers={" + ",".join(f"{k}={render_bytes(v)}" for k, v in self.headers) + "}"
             )
-        parts.append(self.value_text())
+        parts.append(self.value_line())
         return " ".join(parts)
+
+    def value_line(self) -> str:
+        """The value on one line. Printable one-line text (compact JSON included) is
+        shown as sent, without parsing it: at thousands of records a second, parsing
+        each value, and keeping what was parsed, is most of a screen's CPU and of
+        its garbage collections. Multi-line JSON is compacted; binary is hex."""
+        if self.value is not None:
+            try:
+                text = self.value.decode()
+            except UnicodeDecodeError:
+                return "0x" + self.value.hex()
+            if text.isprintable():
+                return text
+        return self.value_text()
 
     def to_dict(self) -> dict[str, Any]:
         """The record as JSON: the value as JSON when it is, else text or hex."""

@@ -29,6 +29,15 @@ class DemoError(Exception):
     """Something the demo needs is missing or did not start (one line, what to do)."""
 
 
+def new_cluster_id() -> str:
+    """A KRaft cluster id: 16 random bytes, URL-safe base64. Never one starting with
+    "-", which the storage tool would take for an option (1 in 64 otherwise)."""
+    while True:
+        cluster = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster.startswith("-"):
+            return cluster
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -95,7 +104,7 @@ class LocalKafka:
             "  Loggers:\n    Root:\n      level: WARN\n      AppenderRef:\n        - ref: STDOUT\n"
             "    Logger:\n      - name: kafka.server.KafkaRaftServer\n        level: INFO\n"
         )
-        cluster = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        cluster = new_cluster_id()
         fmt = subprocess.run(
             [*self._java(), "kafka.tools.StorageTool", "format", "-t", cluster, "-c", str(config)],
             capture_output=True, text=True, check=False,

@@ -38,9 +38,11 @@ from auren_tui.widgets.record_detail import RecordDetail
 from auren_tui.widgets.record_log import RecordLog
 
 DEFAULT_TOPICS = ("biometric-events", "terra-biometric-events")
-FLUSH_SECONDS = 0.1
-DRAW_PER_FLUSH = 200
-"""Lines drawn per flush at most: 2,000 lines a second is more than anyone reads."""
+FLUSH_SECONDS = 0.25
+"""Each flush redraws the log's region: the compositor's cost is per flush, not per line."""
+DRAW_PER_FLUSH = 125
+"""Lines drawn per flush at most: 500 lines a second is more than anyone reads, and each
+drawn line costs the compositor far more than the record costs to keep."""
 REDRAW_LINES = 2_000
 """Lines drawn again after a filter change or a resume (rendered in a thread)."""
 

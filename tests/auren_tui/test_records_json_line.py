@@ -13,7 +13,8 @@ from auren_tui.core.records import NOT_JSON, TailRecord, render_bytes
 
 
 def reference_text_line(record: TailRecord) -> str:
-    """The original ``TailRecord.line``."""
+    """``TailRecord.line`` written plainly: a printable one-line value as sent, else
+    compact JSON, else text or hex."""
     parts = [record.time.strftime("%H:%M:%S.%f")[:-3], record.where]
     if record.key is not None:
         parts.append(f"key={render_bytes(record.key)}")
@@ -21,8 +22,11 @@ def reference_text_line(record: TailRecord) -> str:
         parts.append(
             "headers={" + ",".join(f"{k}={render_bytes(v)}" for k, v in record.headers) + "}"
         )
+    text = record.value.decode("utf-8", "replace") if record.value is not None else ""
     parsed = record.json_value()
-    if parsed is NOT_JSON:
+    if record.value is not None and render_bytes(record.value) == text and text.isprintable():
+        parts.append(text)
+    elif parsed is NOT_JSON:
         parts.append(render_bytes(record.value))
     else:
         parts.append(json.dumps(parsed, ensure_ascii=False, separators=(",", ":")))

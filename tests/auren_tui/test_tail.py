@@ -77,7 +77,13 @@ def test_records_render_json_text_and_binary() -> None:
     j = _rec(b'{"source": "oura", "n": 1}', key=b"u42", headers=[("trace", b"abc")])
     assert j.value_text() == '{"source":"oura","n":1}'
     assert j.value_text(pretty=True) == '{\n  "source": "oura",\n  "n": 1\n}'
-    assert j.line() == '22:13:20.123 t/1@7 key=u42 headers={trace=abc} {"source":"oura","n":1}'
+    assert j.line() == '22:13:20.123 t/1@7 key=u42 headers={trace=abc} {"source": "oura", "n": 1}'
+    assert j.value_line() == '{"source": "oura", "n": 1}'  # one line as sent: not parsed
+    fresh = _rec(b'{"x": 1}')
+    fresh.line()
+    assert fresh._parsed == []  # nothing parsed, nor kept, to draw a line
+    multi = _rec(b'{\n  "a": [1,\n 2]\n}')
+    assert multi.value_line() == '{"a":[1,2]}'
     binary = _rec(b"\x00\xffab", headers=[("bin", b"\x01")])
     assert binary.value_text() == "0x00ff6162"
     assert binary.to_dict()["value"] == "00ff6162"

@@ -37,6 +37,15 @@ JVM_OPTS = [
 ]
 
 
+def new_cluster_id() -> str:
+    """A KRaft cluster id that never starts with "-" (the storage tool's argument
+    parser would take it for an option: a 1-in-64 failure to start)."""
+    while True:
+        cluster = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster.startswith("-"):
+            return cluster
+
+
 def ensure_jars() -> Path:
     """Resolve the Kafka jars once (``make test`` does this too)."""
     if LIBS.exists() and any(LIBS.glob("kafka_2.13-*.jar")):
@@ -143,7 +152,7 @@ class Kafka:
             self._controller_port = free_port()
         config = self._write_config()
         if first:
-            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+            cluster_id = new_cluster_id()
             fmt = subprocess.run(
                 [
                     *self._java(),
