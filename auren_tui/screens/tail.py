@@ -108,6 +108,9 @@ class TailScreen(Screen[None]):
         self.matcher: Matcher | None = None
         self.buffer = TailBuffer(ring_size)  # the only state shared with the tail's thread
         self._samples: deque[tuple[float, int]] = deque(maxlen=64)
+        self._undrawn: list[TailRecord] = []  # arrived, not drawn yet (a busy flush skipped)
+        self._undrawn_dropped = 0
+        self._flushes = 0
         self._refilter: Timer | None = None
         self._redraw_token = 0
         self._redraw_from: int | None = None  # ``total`` when a pending redraw began
@@ -146,6 +149,7 @@ class TailScreen(Screen[None]):
         generation, on_records, on_status = self.buffer.begin()
         self.topics, self.start = list(topics), start
         self.ring.clear()
+        self._undrawn, self._undrawn_dropped = [], 0
         self.total = self.not_drawn = self.held = self.older = 0
         self._redraw_token += 1  # a redraw of the old ring is no longer wanted
         self._redraw_from = None
@@ -212,7 +216,15 @@ class TailScreen(Screen[None]):
             if self.paused:
                 self.held += len(new) + dropped
             elif self._redraw_from is None:  # else the redraw draws them when it lands
-                self._draw(new, dropped)
+                self._undrawn.extend(new)
+                self._undrawn_dropped += dropped
+        self._flushes += 1
+        if self._undrawn and not (len(self._undrawn) > DRAW_PER_FLUSH and self._flushes % 2):
+            # While records come faster than one flush draws, draw every other flush:
+            # each draw re-renders the whole scrolled log, whatever the lines drawn.
+            undrawn, self._undrawn = self._undrawn, []
+            dropped_before, self._undrawn_dropped = self._undrawn_dropped, 0
+            self._draw(undrawn, dropped_before)
         # The detail pane re-lays out the screen: twice a second is enough for it.
         if self._detail_stale and time.monotonic() - self._detail_at >= 0.5:
             self._show_detail(self.query_one(RecordLog).selected)
@@ -234,6 +246,7 @@ class TailScreen(Screen[None]):
         and rendered in a thread, up to 200 ms for a full ring with a text filter."""
         self._redraw_token += 1
         self._redraw_from = self.total
+        self._undrawn, self._undrawn_dropped = [], 0  # the redraw covers them
         self._render_ring(self._redraw_token, list(self.ring), self.matcher)
 
     @work(thread=True, exclusive=True, group="redraw", exit_on_error=False)

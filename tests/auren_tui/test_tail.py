@@ -81,7 +81,7 @@ def test_records_render_json_text_and_binary() -> None:
     assert j.value_line() == '{"source": "oura", "n": 1}'  # one line as sent: not parsed
     fresh = _rec(b'{"x": 1}')
     fresh.line()
-    assert fresh._parsed == []  # nothing parsed, nor kept, to draw a line
+    assert fresh._parsed is None  # nothing parsed, nor kept, to draw a line
     multi = _rec(b'{\n  "a": [1,\n 2]\n}')
     assert multi.value_line() == '{"a":[1,2]}'
     binary = _rec(b"\x00\xffab", headers=[("bin", b"\x01")])
