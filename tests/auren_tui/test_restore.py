@@ -163,6 +163,15 @@ def test_capture_break_restore(server: Server, env: dict[str, str], tmp_path: Pa
     assert spec["restart_policy"] == "unless-stopped"
     assert spec["image_id"].startswith("sha256:")
 
+    # A known-good spec comes from a healthy container: the broken one is refused.
+    refused = cli(env, "spec", "capture", "biometric", "--profile", "srv")
+    assert refused.returncode == 1
+    assert "restarts: a known-good spec is taken from a healthy container" in refused.stderr
+    history = cli(env, "spec", "history", "biometric", "--profile", "srv")
+    assert history.returncode == 0, history.stderr
+    assert len(history.stdout.splitlines()) == 1
+    assert history.stdout.startswith("v1  ")
+
     diff = cli(env, "spec", "diff", "biometric", "--profile", "srv")
     assert diff.returncode == 1
     assert "~ env PORT: *** -> ***" in diff.stdout
@@ -293,3 +302,28 @@ def test_a_restore_killed_midway_is_finished_by_the_next(
     assert not any(n.endswith(LOCK_SUFFIX) for n in names(server))
     failed = [n for n in names(server) if n.startswith(NAME + "-failed-")]
     assert 1 <= len(failed) <= 2
+
+
+def test_prune_keeps_the_last_three_failed_only_when_asked(
+    server: Server, env: dict[str, str]
+) -> None:
+    capture_then_break(server, env)
+    client = server.client()
+    try:
+        for stamp in ("20261120T000000Z", "20261121T000000Z", "20261122T000000Z",
+                      "20261123T000000Z", "20261124T000000Z"):  # fmt: skip
+            client.containers.create(server.image, name=f"{NAME}-failed-{stamp}", command=["true"])
+    finally:
+        client.close()
+    dry = cli(env, "restore", "biometric", "--profile", "srv", "--prune", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert dry.stdout.split() == ["remove", f"{NAME}-failed-20261120T000000Z",
+                                  "remove", f"{NAME}-failed-20261121T000000Z"]  # fmt: skip
+    assert len([n for n in names(server) if "-failed-" in n]) == 5
+    done = cli(env, "restore", "biometric", "--profile", "srv", "--prune", "--yes")
+    assert done.returncode == 0, done.stderr
+    assert [n for n in names(server) if "-failed-" in n] == [
+        f"{NAME}-failed-2026112{d}T000000Z" for d in (2, 3, 4)
+    ]
+    ro = cli(env, "restore", "biometric", "--profile", "srv", "--prune", "--yes", "--read-only")
+    assert ro.returncode == 1
