@@ -327,3 +327,31 @@ def test_prune_keeps_the_last_three_failed_only_when_asked(
     ]
     ro = cli(env, "restore", "biometric", "--profile", "srv", "--prune", "--yes", "--read-only")
     assert ro.returncode == 1
+
+
+def test_two_restores_at_once_the_second_is_refused(server: Server, env: dict[str, str]) -> None:
+    """Two operators press R together: one restores, the other is told who holds the lock."""
+    capture_then_break(server, env)
+    procs = [
+        subprocess.Popen(
+            [str(BIN / "auren-tui"), "restore", "biometric", "--profile", "srv", "--yes"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            stdin=subprocess.DEVNULL,
+        )
+        for _ in range(2)
+    ]
+    results = [(p.wait(180), *p.communicate()) for p in procs]
+    codes = sorted(code for code, _, _ in results)
+    outputs = [out + err for _, out, err in results]
+    if codes == [0, 0]:  # a restore takes seconds: two started together must overlap
+        pytest.fail(f"the restores did not overlap: {outputs}")
+    assert codes == [0, 1], outputs
+    loser = next(text for (code, _, _), text in zip(results, outputs, strict=True) if code == 1)
+    assert "is being restored by " in loser
+    assert "(pid " in loser
+    assert healthy(server)
+    assert not any(n.endswith(LOCK_SUFFIX) for n in names(server))
+    assert len([n for n in names(server) if n.startswith(NAME + "-failed-")]) == 1
