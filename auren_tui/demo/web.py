@@ -47,12 +47,12 @@ def docker_url() -> str | None:
 def _static_busybox() -> Path | None:
     """Debian's statically linked busybox (it must run in an otherwise empty image)."""
     for path in BUSYBOX:
-        if path.is_file() and _is_static_elf(path):
+        if path.is_file() and is_static_elf(path):
             return path
     return None
 
 
-def _is_static_elf(path: Path) -> bool:
+def is_static_elf(path: Path) -> bool:
     """An ELF file without a PT_INTERP (dynamic loader) program header."""
     with path.open("rb") as f:
         hdr = f.read(64)

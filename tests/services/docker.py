@@ -25,7 +25,6 @@ import io
 import json
 import os
 import signal
-import struct
 import tarfile
 import tempfile
 import time
@@ -37,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import pytest
 
+from auren_tui.demo.web import is_static_elf
 from tests.services.base import (
     ManagedProcess,
     ServiceUnavailable,
@@ -327,34 +327,11 @@ def _umount_lazy(mountpoint: str) -> None:
 def static_busybox() -> Path:
     """Debian's statically linked busybox (it must run in an empty rootfs)."""
     for cand in (Path("/bin/busybox"), Path("/usr/bin/busybox")):
-        if cand.is_file() and _is_static_elf(cand):
+        if cand.is_file() and is_static_elf(cand):
             return cand
     raise ServiceUnavailable(
         f"a static busybox was not found: install it with `apt-get install {PACKAGES}`"
     )
-
-
-def _is_static_elf(path: Path) -> bool:
-    """True for an ELF file without a PT_INTERP (dynamic loader) program header."""
-    with path.open("rb") as f:
-        hdr = f.read(64)
-        if len(hdr) < 64 or hdr[:4] != b"\x7fELF":
-            return False
-        end = "<" if hdr[5] == 1 else ">"
-        if hdr[4] == 2:  # 64-bit
-            phoff = struct.unpack_from(end + "Q", hdr, 32)[0]
-            phentsize, phnum = struct.unpack_from(end + "HH", hdr, 54)
-        else:
-            phoff = struct.unpack_from(end + "I", hdr, 28)[0]
-            phentsize, phnum = struct.unpack_from(end + "HH", hdr, 42)
-        f.seek(phoff)
-        for _ in range(phnum):
-            entry = f.read(phentsize)
-            if len(entry) < 4:
-                return False
-            if struct.unpack_from(end + "I", entry, 0)[0] == 3:  # PT_INTERP
-                return False
-    return True
 
 
 def rootfs_tar(busybox: Path | None = None) -> bytes:
