@@ -432,8 +432,18 @@ async def test_live_a_spec_whose_image_is_gone_rolls_back(live: Live) -> None:
         await wait_for(lambda: "rolled back: " in text_of(outcome), 60, lambda: text_of(outcome))
         assert "no such image" in text_of(outcome).lower() or "not found" in text_of(outcome)
         assert "rollback" in text_of(dialog.query_one("#restore-progress", Static))
+        # The table refreshes every 2 s: mid-restore it showed the renamed container.
+        await wait_for(
+            lambda: not any("-failed-" in r.name for r in screen.rows),
+            15,
+            lambda: f"rows: {[r.name for r in screen.rows]}",
+        )
     assert live.attrs()["Id"] == current.id  # the original, under its own name
-    assert not any("-failed-" in r.name for r in screen.rows)
+    client = live.client()
+    try:
+        assert not any("-failed-" in c.name for c in client.containers.list(all=True))
+    finally:
+        client.close()
 
 
 async def test_no_engine_explains_what_is_missing(live: Live, tmp_path: Path) -> None:
