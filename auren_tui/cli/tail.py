@@ -120,11 +120,11 @@ def _open(args: argparse.Namespace, ctx: Context) -> tuple[Connection, str]:
 
 
 def handle_topics(args: argparse.Namespace, ctx: Context) -> int:
-    from auren_tui.core.kafka import KafkaError, list_topics, run_tail
+    from auren_tui.core.kafka import KafkaError, list_topics, run_tunnelled
 
     connection, bootstrap = _open(args, ctx)
     try:
-        topics = run_tail(connection, lambda: list_topics(bootstrap, args.timeout, args.all))
+        topics = run_tunnelled(connection, lambda: list_topics(bootstrap, args.timeout, args.all))
     except KafkaError as exc:
         raise CliError(str(exc)) from None
     finally:
@@ -155,7 +155,7 @@ def handle_topics(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def handle_tail(args: argparse.Namespace, ctx: Context) -> int:
-    from auren_tui.core.kafka import KafkaError, TailRequest, run_tail
+    from auren_tui.core.kafka import KafkaError, TailRequest, run_tunnelled
 
     try:
         start = parse_start(args.start)
@@ -174,7 +174,7 @@ def handle_tail(args: argparse.Namespace, ctx: Context) -> int:
         connect_timeout=args.timeout,
     )
     try:
-        run_tail(connection, lambda: _print(request, matcher, args, ctx))
+        run_tunnelled(connection, lambda: _print(request, matcher, args, ctx))
     except KafkaError as exc:
         raise CliError(str(exc)) from None
     except BrokenPipeError:  # `| head`: the reader has all it wanted

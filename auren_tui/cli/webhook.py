@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -109,17 +108,13 @@ def _target(parser: argparse.ArgumentParser) -> None:
 
 
 def secret_for(ctx: Context, profile: str, provider: Provider) -> SecretStr:
-    env = f"AUREN_TUI_{provider.upper()}_SECRET"
-    value = os.environ.get(env)
-    if value:
-        return SecretStr(value)
-    stored = ctx.secrets().get(profile, provider)
-    if stored is None:
-        raise CliError(
-            f"no {provider} secret for profile {profile!r}: "
-            f"`auren-tui secret set {profile} {provider}` (or set {env})"
-        )
-    return stored
+    from auren_tui.core.webhook_backend import SecretMissing
+    from auren_tui.core.webhook_backend import secret_for as lookup
+
+    try:
+        return lookup(profile, provider, ctx.secrets)
+    except SecretMissing as exc:
+        raise CliError(str(exc)) from None
 
 
 def _address(catalog: Catalog, given: str | None) -> tuple[str, int]:
@@ -194,7 +189,7 @@ def _body(args: argparse.Namespace, ctx: Context, provider: Provider) -> tuple[b
 
 def handle_send(args: argparse.Namespace, ctx: Context) -> int:
     from auren_tui.cli.tail import bootstrap_for
-    from auren_tui.core.kafka import KafkaError, run_tail
+    from auren_tui.core.kafka import KafkaError, run_tunnelled
     from auren_tui.core.webhooks import saved
     from auren_tui.core.webhooks.client import Sender
 
@@ -250,7 +245,7 @@ def handle_send(args: argparse.Namespace, ctx: Context) -> int:
                         "traced": True,
                     }
 
-        result = run_tail(connection, go)
+        result = run_tunnelled(connection, go)
     except KafkaError as exc:
         raise CliError(str(exc)) from None
     finally:
@@ -304,7 +299,7 @@ def _report_send(
 
 
 def handle_check(args: argparse.Namespace, ctx: Context) -> int:
-    from auren_tui.core.kafka import run_tail
+    from auren_tui.core.kafka import run_tunnelled
     from auren_tui.core.webhooks.client import Sender, run_suite
     from auren_tui.core.webhooks.templates import render
 
@@ -332,7 +327,7 @@ def handle_check(args: argparse.Namespace, ctx: Context) -> int:
                     )
             return results
 
-        results = run_tail(connection, go)
+        results = run_tunnelled(connection, go)
     finally:
         connection.close()
     if args.json:
@@ -353,7 +348,7 @@ def handle_check(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def handle_load(args: argparse.Namespace, ctx: Context) -> int:
-    from auren_tui.core.kafka import local_end, run_tail
+    from auren_tui.core.kafka import local_end, run_tunnelled
     from auren_tui.core.webhooks.load import LoadSpec, LoadStats, run_load
     from auren_tui.core.webhooks.templates import render
 
@@ -399,7 +394,7 @@ def handle_load(args: argparse.Namespace, ctx: Context) -> int:
             lhost, lport = await local_end(connection, host, port)
             return await run_load(lhost, lport, spec, secret, progress, authority=f"{host}:{port}")
 
-        stats = run_tail(connection, go)
+        stats = run_tunnelled(connection, go)
     finally:
         connection.close()
     if tty:

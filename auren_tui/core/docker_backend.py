@@ -26,6 +26,7 @@ from auren_tui.core.containers import (
     list_containers,
     stats_of,
 )
+from auren_tui.core.format import one_line
 from auren_tui.core.paths import Locations
 from auren_tui.core.restore.engine import Outcome, RestoreError, StepCallback
 from auren_tui.core.restore.session import DockerTarget, NoDocker, Plan, no_docker_help
@@ -58,11 +59,6 @@ class Containers(Protocol):
         ...
 
     def close(self) -> None: ...
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(getattr(exc, "explanation", None) or exc) or type(exc).__name__
-    return " ".join(text.split())[:200]
 
 
 class LiveContainers:
@@ -108,7 +104,7 @@ class LiveContainers:
         except Exception as exc:  # the engine's URL is known but nothing answers there
             url = target.connection.docker_url()
             raise NoDocker(
-                f"the Docker Engine at {url} does not answer ({_one_line(exc)}). "
+                f"the Docker Engine at {url} does not answer ({one_line(exc)}). "
                 + no_docker_help(self.profile, self.where, self.local)
             ) from None
 
@@ -119,7 +115,7 @@ class LiveContainers:
         except Exception as exc:
             url = self.target().connection.docker_url()
             raise NoDocker(
-                f"the Docker Engine at {url} does not answer ({_one_line(exc)}). "
+                f"the Docker Engine at {url} does not answer ({one_line(exc)}). "
                 + no_docker_help(self.profile, self.where, self.local)
             ) from None
 

@@ -56,3 +56,11 @@ def millis(ms: float | None) -> str:
     if ms is None:
         return "-"
     return f"{ms:.0f}ms" if ms >= 10 else f"{ms:.1f}ms"
+
+
+def one_line(exc: BaseException, limit: int = 300) -> str:
+    """An error as one line: the docker SDK's ``explanation`` when it has one, else the
+    message, else the type's name; whitespace collapsed, at most ``limit`` characters."""
+    explanation = getattr(exc, "explanation", None)
+    text = explanation if isinstance(explanation, str) and explanation else str(exc)
+    return " ".join((text or type(exc).__name__).split())[:limit]

@@ -363,8 +363,9 @@ class Tail:
                 self._statuses.put_nowait(self._set("live", "broker reachable again"))
 
 
-def run_tail(connection: Connection, coro: Callable[[], Any]) -> Any:
-    """Run ``coro()`` to completion on a fresh ``TunnelLoop`` in this thread."""
+def run_tunnelled(connection: Connection, coro: Callable[[], Any]) -> Any:
+    """Run ``coro()`` to completion on a fresh ``TunnelLoop`` in this thread: every TCP
+    connection it opens (Kafka, HTTP to the bridge) goes through ``connection``."""
     with asyncio.Runner(loop_factory=lambda: TunnelLoop(connection)) as runner:
         return runner.run(coro())
 
@@ -398,7 +399,7 @@ class TailThread:
 
     def _run(self) -> None:
         try:
-            run_tail(self.connection, self._main)
+            run_tunnelled(self.connection, self._main)
         except BaseException as exc:
             log.debug("tail thread ended", exc_info=True)
             self.on_status(

@@ -190,10 +190,10 @@ class LiveBackend:
         return kafka_bootstrap(self.profile.catalog.with_overrides(self.profile.service_overrides))
 
     def list_topics(self) -> list[TopicInfo]:
-        from auren_tui.core.kafka import list_topics, run_tail
+        from auren_tui.core.kafka import list_topics, run_tunnelled
 
         conn, bootstrap = self._connection(), self.bootstrap
-        result: list[TopicInfo] = run_tail(conn, lambda: list_topics(bootstrap))
+        result: list[TopicInfo] = run_tunnelled(conn, lambda: list_topics(bootstrap))
         return result
 
     def open_tail(

@@ -1,6 +1,6 @@
 """Webhooks for a ``Backend``: the blocking calls the Webhooks screen makes.
 
-Each call runs one coroutine on a ``TunnelLoop`` (``core.kafka.run_tail``), so
+Each call runs one coroutine on a ``TunnelLoop`` (``core.kafka.run_tunnelled``), so
 every TCP connection it opens goes through the profile's SSH tunnels. Called
 from thread workers only. The replay versions answer the same shapes without
 a server, deterministically (snapshots, the demo).
@@ -13,7 +13,7 @@ import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import SecretStr
 
@@ -32,6 +32,9 @@ from auren_tui.core.webhooks.client import (
 from auren_tui.core.webhooks.load import LoadSpec, LoadStats
 from auren_tui.core.webhooks.signing import Provider
 from auren_tui.core.webhooks.trace import Traced
+
+if TYPE_CHECKING:
+    from auren_tui.core.secrets import SecretStore
 
 OnResponse = Callable[[WebhookResponse], None]
 OnProgress = Callable[[LoadStats], None]
@@ -68,14 +71,19 @@ def secret_env(provider: Provider) -> str:
     return f"AUREN_TUI_{provider.upper()}_SECRET"
 
 
-def secret_for(profile: str, provider: Provider) -> SecretStr:
-    """``AUREN_TUI_<PROVIDER>_SECRET`` first, else the keyring's ``<profile>/<provider>``."""
+def secret_for(
+    profile: str, provider: Provider, store: Callable[[], SecretStore] | None = None
+) -> SecretStr:
+    """``AUREN_TUI_<PROVIDER>_SECRET`` first, else the keyring's ``<profile>/<provider>``
+    (``store`` opens it, only when needed; default: the OS keyring)."""
     value = os.environ.get(secret_env(provider))
     if value:
         return SecretStr(value)
-    from auren_tui.core.secrets import SecretStore
+    if store is None:
+        from auren_tui.core.secrets import SecretStore
 
-    stored = SecretStore().get(profile, provider)
+        store = SecretStore
+    stored = store().get(profile, provider)
     if stored is None:
         raise SecretMissing(
             f"no {provider} secret for profile {profile!r}: "
@@ -99,7 +107,7 @@ def send(
     on_response: OnResponse | None = None,
 ) -> Sent:
     """Send ``request``; with ``trace_topic``, follow a 202 into that topic."""
-    from auren_tui.core.kafka import run_tail
+    from auren_tui.core.kafka import run_tunnelled
     from auren_tui.core.webhooks.client import Sender
     from auren_tui.core.webhooks.trace import KafkaTrace
 
@@ -128,7 +136,7 @@ def send(
             return Sent(request, response, traced=True, trace=found)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    result: Sent = run_tail(connection, go)
+    result: Sent = run_tunnelled(connection, go)
     return result
 
 
@@ -136,7 +144,7 @@ def suite(
     connection: Connection, catalog: Catalog, provider: Provider, secret: SecretStr, body: bytes
 ) -> list[CheckResult]:
     """The negative suite for ``provider`` (``client.run_suite``) through the tunnel."""
-    from auren_tui.core.kafka import run_tail
+    from auren_tui.core.kafka import run_tunnelled
     from auren_tui.core.webhooks.client import Sender, run_suite
 
     host, port = bridge_address(catalog)
@@ -145,7 +153,7 @@ def suite(
         async with Sender(connection, host, port) as sender:
             return await run_suite(sender, provider, secret, body)
 
-    results: list[CheckResult] = run_tail(connection, go)
+    results: list[CheckResult] = run_tunnelled(connection, go)
     return results
 
 
@@ -157,7 +165,7 @@ def load(
     on_progress: OnProgress | None,
 ) -> LoadStats:
     """The signed load generator against the bridge, through the tunnel."""
-    from auren_tui.core.kafka import local_end, run_tail
+    from auren_tui.core.kafka import local_end, run_tunnelled
     from auren_tui.core.webhooks.load import run_load
 
     host, port = bridge_address(catalog)
@@ -166,7 +174,7 @@ def load(
         lhost, lport = await local_end(connection, host, port)
         return await run_load(lhost, lport, spec, secret, on_progress, authority=f"{host}:{port}")
 
-    stats: LoadStats = run_tail(connection, go)
+    stats: LoadStats = run_tunnelled(connection, go)
     return stats
 
 

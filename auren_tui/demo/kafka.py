@@ -38,6 +38,54 @@ def new_cluster_id() -> str:
             return cluster
 
 
+LOG4J2_YAML = (
+    "Configuration:\n  Appenders:\n    Console:\n      name: STDOUT\n"
+    "      PatternLayout:\n        Pattern: '[%d] %p %m (%c)%n'\n"
+    "  Loggers:\n    Root:\n      level: WARN\n      AppenderRef:\n        - ref: STDOUT\n"
+    "    Logger:\n      - name: kafka.server.KafkaRaftServer\n        level: INFO\n"
+)
+"""Warnings only, plus the line that says the broker started (start-up waits for it)."""
+
+
+def write_kraft_config(
+    workdir: Path,
+    host: str,
+    port: int,
+    controller_port: int,
+    advertised: tuple[str, int] | None = None,
+    extra: dict[str, str] | None = None,
+) -> Path:
+    """``server.properties`` of one KRaft node (broker + controller) and its
+    ``log4j2.yaml`` in ``workdir``; ``advertised`` is the address clients are told."""
+    adv_host, adv_port = advertised or (host, port)
+    props = {
+        "process.roles": "broker,controller",
+        "node.id": "1",
+        "controller.quorum.voters": f"1@{host}:{controller_port}",
+        "listeners": f"PLAINTEXT://{host}:{port},CONTROLLER://{host}:{controller_port}",
+        "advertised.listeners": f"PLAINTEXT://{adv_host}:{adv_port}",
+        "controller.listener.names": "CONTROLLER",
+        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+        "inter.broker.listener.name": "PLAINTEXT",
+        "log.dirs": str(workdir / "data"),
+        "num.partitions": "1",
+        "offsets.topic.replication.factor": "1",
+        "offsets.topic.num.partitions": "4",
+        "transaction.state.log.replication.factor": "1",
+        "transaction.state.log.min.isr": "1",
+        "share.coordinator.state.topic.replication.factor": "1",
+        "share.coordinator.state.topic.min.isr": "1",
+        "group.initial.rebalance.delay.ms": "0",
+        "auto.create.topics.enable": "true",
+        "delete.topic.enable": "true",
+        **(extra or {}),
+    }
+    path = workdir / "server.properties"
+    path.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
+    (workdir / "log4j2.yaml").write_text(LOG4J2_YAML)
+    return path
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -77,33 +125,10 @@ class LocalKafka:
 
     def start(self, timeout: float = 90) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
-        props = {
-            "process.roles": "broker,controller",
-            "node.id": "1",
-            "controller.quorum.voters": f"1@127.0.0.1:{self.controller_port}",
-            "listeners": f"PLAINTEXT://127.0.0.1:{self.port},"
-            f"CONTROLLER://127.0.0.1:{self.controller_port}",
-            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{self.port}",
-            "controller.listener.names": "CONTROLLER",
-            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
-            "log.dirs": str(self.workdir / "data"),
-            "num.partitions": "3",
-            "offsets.topic.replication.factor": "1",
-            "transaction.state.log.replication.factor": "1",
-            "transaction.state.log.min.isr": "1",
-            "share.coordinator.state.topic.replication.factor": "1",
-            "share.coordinator.state.topic.min.isr": "1",
-            "group.initial.rebalance.delay.ms": "0",
-            "auto.create.topics.enable": "true",
-        }
-        config = self.workdir / "server.properties"
-        config.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
-        (self.workdir / "log4j2.yaml").write_text(
-            "Configuration:\n  Appenders:\n    Console:\n      name: STDOUT\n"
-            "      PatternLayout:\n        Pattern: '[%d] %p %m (%c)%n'\n"
-            "  Loggers:\n    Root:\n      level: WARN\n      AppenderRef:\n        - ref: STDOUT\n"
-            "    Logger:\n      - name: kafka.server.KafkaRaftServer\n        level: INFO\n"
-        )
+        config = write_kraft_config(
+            self.workdir, "127.0.0.1", self.port, self.controller_port,
+            extra={"num.partitions": "3"},
+        )  # fmt: skip
         cluster = new_cluster_id()
         fmt = subprocess.run(
             [*self._java(), "kafka.tools.StorageTool", "format", "-t", cluster, "-c", str(config)],

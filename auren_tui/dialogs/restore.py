@@ -20,6 +20,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
 from auren_tui.core.docker_backend import Containers
+from auren_tui.core.format import one_line
 from auren_tui.core.restore.engine import STEPS, LockHeld, Outcome
 from auren_tui.core.restore.session import Plan
 
@@ -112,7 +113,7 @@ class RestoreDialog(ModalScreen[bool]):
         except SpecError as exc:
             self.post_message(Planned(None, str(exc)))
         except Exception as exc:
-            self.post_message(Planned(None, _one_line(exc)))
+            self.post_message(Planned(None, one_line(exc)))
 
     @on(Planned)
     def _planned(self, message: Planned) -> None:
@@ -205,7 +206,7 @@ class RestoreDialog(ModalScreen[bool]):
         except (RestoreError, SpecError) as exc:
             self.post_message(Finished(None, str(exc)))
         except Exception as exc:
-            self.post_message(Finished(None, _one_line(exc)))
+            self.post_message(Finished(None, one_line(exc)))
         else:
             self.post_message(Finished(outcome))
 
@@ -270,7 +271,3 @@ def progress(steps: dict[str, tuple[str, str]]) -> Text:
             text.append(f"  {detail}", style="dim")
         text.append("\n")
     return text
-
-
-def _one_line(exc: BaseException) -> str:
-    return " ".join((str(exc) or type(exc).__name__).split())[:300]

@@ -26,7 +26,7 @@ from textual.widgets import DataTable, Footer, Header, Input, Log, Static
 
 from auren_tui.core.containers import Action, ContainerRow, LineBuffer, OnEnd, OnLines, Stats
 from auren_tui.core.docker_backend import Containers
-from auren_tui.core.format import size
+from auren_tui.core.format import one_line, size
 from auren_tui.core.session import Backend
 from auren_tui.dialogs.confirm import ConfirmDialog
 from auren_tui.dialogs.restore import RestoreDialog
@@ -66,10 +66,6 @@ class Acted(Message):
 class FollowFailed(Message):
     generation: int
     error: str
-
-
-def _one_line(exc: BaseException) -> str:
-    return " ".join((str(exc) or type(exc).__name__).split())[:300]
 
 
 class ContainersScreen(Screen[None]):
@@ -143,7 +139,7 @@ class ContainersScreen(Screen[None]):
         except NoDocker as exc:
             self.post_message(DockerMissing(str(exc)))
         except Exception as exc:  # the connection, mostly: shown, and tried again
-            self.post_message(DockerMissing(_one_line(exc)))
+            self.post_message(DockerMissing(one_line(exc)))
 
     def _schedule_list(self) -> None:
         if self._next_list is not None:
@@ -225,7 +221,7 @@ class ContainersScreen(Screen[None]):
         try:
             handle = self.containers.follow_logs(name, on_lines, on_end)
         except Exception as exc:
-            self.post_message(FollowFailed(generation, _one_line(exc)))
+            self.post_message(FollowFailed(generation, one_line(exc)))
             return
         if not self.buffer.adopt(generation, handle):
             handle.stop()  # the selection changed or the screen closed meanwhile
@@ -264,7 +260,7 @@ class ContainersScreen(Screen[None]):
         try:
             self.post_message(Sampled(name, self.containers.stats(name)))
         except Exception as exc:
-            self.post_message(Sampled(name, None, _one_line(exc)))
+            self.post_message(Sampled(name, None, one_line(exc)))
 
     @on(Sampled)
     def _sampled(self, message: Sampled) -> None:
@@ -338,7 +334,7 @@ class ContainersScreen(Screen[None]):
         try:
             self.containers.act(name, action)
         except Exception as exc:
-            self.post_message(Acted(name, action, _one_line(exc)))
+            self.post_message(Acted(name, action, one_line(exc)))
             return
         self.post_message(Acted(name, action))
 

@@ -6,12 +6,11 @@ are cached in ``.cache/kafka/libs`` (git-ignored, kept between runs).
 
 from __future__ import annotations
 
-import base64
 import subprocess
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from auren_tui.demo.kafka import JVM_OPTS, new_cluster_id, write_kraft_config
 from tests.services.base import (
     CACHE,
     REPO,
@@ -28,22 +27,6 @@ from tests.services.base import (
 
 LIBS = CACHE / "kafka" / "libs"
 POM = REPO / "tests" / "services" / "kafka" / "pom.xml"
-JVM_OPTS = [
-    "-Xms128m",
-    "-Xmx512m",
-    "-XX:+UseSerialGC",
-    "-XX:TieredStopAtLevel=1",
-    "-Djava.awt.headless=true",
-]
-
-
-def new_cluster_id() -> str:
-    """A KRaft cluster id that never starts with "-" (the storage tool's argument
-    parser would take it for an option: a 1-in-64 failure to start)."""
-    while True:
-        cluster = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-        if not cluster.startswith("-"):
-            return cluster
 
 
 def ensure_jars() -> Path:
@@ -97,40 +80,11 @@ class Kafka:
 
     def _write_config(self) -> Path:
         assert self.workdir is not None
-        adv_host = self.advertised_host or self.host
-        adv_port = self.advertised_port or self.port
-        props = {
-            "process.roles": "broker,controller",
-            "node.id": "1",
-            "controller.quorum.voters": f"1@{self.host}:{self._controller_port}",
-            "listeners": f"PLAINTEXT://{self.host}:{self.port},"
-            f"CONTROLLER://{self.host}:{self._controller_port}",
-            "advertised.listeners": f"PLAINTEXT://{adv_host}:{adv_port}",
-            "controller.listener.names": "CONTROLLER",
-            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
-            "inter.broker.listener.name": "PLAINTEXT",
-            "log.dirs": str(self.workdir / "data"),
-            "num.partitions": "1",
-            "offsets.topic.replication.factor": "1",
-            "offsets.topic.num.partitions": "4",
-            "transaction.state.log.replication.factor": "1",
-            "transaction.state.log.min.isr": "1",
-            "share.coordinator.state.topic.replication.factor": "1",
-            "share.coordinator.state.topic.min.isr": "1",
-            "group.initial.rebalance.delay.ms": "0",
-            "auto.create.topics.enable": "true",
-            "delete.topic.enable": "true",
-            "log.flush.interval.messages": "100000",
-        }
-        path = self.workdir / "server.properties"
-        path.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
-        (self.workdir / "log4j2.yaml").write_text(
-            "Configuration:\n  Appenders:\n    Console:\n      name: STDOUT\n"
-            "      PatternLayout:\n        Pattern: '[%d] %p %m (%c)%n'\n"
-            "  Loggers:\n    Root:\n      level: WARN\n      AppenderRef:\n        - ref: STDOUT\n"
-            "    Logger:\n      - name: kafka.server.KafkaRaftServer\n        level: INFO\n"
-        )
-        return path
+        advertised = (self.advertised_host or self.host, self.advertised_port or self.port)
+        return write_kraft_config(
+            self.workdir, self.host, self.port, self._controller_port, advertised,
+            extra={"log.flush.interval.messages": "100000"},
+        )  # fmt: skip
 
     def _java(self) -> list[str]:
         java = find_binary("java", "openjdk-17-jre-headless")

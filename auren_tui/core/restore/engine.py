@@ -29,6 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from auren_tui.core.format import one_line
 from auren_tui.core.restore.spec import RunSpec
 
 LOCK_SUFFIX = ".auren-restore-lock"
@@ -206,7 +207,7 @@ class Restorer:
                     f"{self.name} is being restored by {self.lock_holder()}; "
                     "try again when it is done"
                 ) from None
-            raise RestoreError(f"cannot take the restore lock: {_explain(exc)}") from None
+            raise RestoreError(f"cannot take the restore lock: {one_line(exc)}") from None
 
     def _release_lock(self) -> None:
         lock = self._get(self.lock_name)
@@ -280,7 +281,7 @@ class Restorer:
             self._wait_healthy(new)
             self._step("health", "done")
         except Exception as exc:  # whatever failed (API error, lost connection): roll back
-            reason = _explain(exc)
+            reason = one_line(exc)
             self._step("create" if "create" not in self._done() else "health", "failed", reason)
             self._rollback()
             return self._finish("rolled back", reason)
@@ -384,9 +385,3 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
-
-
-def _explain(exc: BaseException) -> str:
-    explanation = getattr(exc, "explanation", None)
-    text = explanation if isinstance(explanation, str) and explanation else str(exc)
-    return " ".join(text.split())[:300] or type(exc).__name__
