@@ -168,6 +168,11 @@ class LiveBackend:
         conn = self._conn
         if conn is None:
             return ConnInfo("connecting")
+        if conn.state == "connected" and getattr(conn, "connected", True) is False:
+            # The transport died and the supervisor has not noticed yet (it looks a few
+            # times a second): say so now, so a refresh that ran into the outage is not
+            # shown as the services' own failures.
+            return ConnInfo("reconnecting", 0, conn.last_error)
         return ConnInfo(conn.state, conn.attempt, conn.last_error)
 
     def trust_host_key(self, error: Exception) -> str:
