@@ -17,6 +17,7 @@ from bridge_service import __version__
 from bridge_service.config import ConfigError, Settings, load_settings
 
 EXIT_CONFIG = 2
+EXIT_START = 3  # the service could not start (port in use, ...)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -25,7 +26,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="AUREN webhook bridge: verify provider webhooks, store once, publish to Kafka.",
     )
     parser.add_argument("--version", action="version", version=f"auren-bridge {__version__}")
-    parser.add_argument("--env-file", default=".env", help="dotenv file to read (default .env)")
+    parser.add_argument(
+        "--env-file",
+        default=None,
+        help="dotenv file to read (default: ./.env when it exists; a named file must exist)",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     serve = sub.add_parser("serve", help="run the HTTP service")
     serve.add_argument("--host", help="listen address (default: HOST or 0.0.0.0)")
@@ -36,8 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _settings(env_file: str, overrides: dict[str, object] | None = None) -> Settings:
-    settings = load_settings(env_file)
+def _settings(env_file: str | None, overrides: dict[str, object] | None = None) -> Settings:
+    # The default .env may be absent; a file the operator named must exist.
+    settings = load_settings(env_file or ".env", required=env_file is not None)
     if overrides:
         data = {k: v for k, v in overrides.items() if v is not None}
         if data:
@@ -67,32 +73,9 @@ async def _migrate(settings: Settings) -> list[str]:
 
 
 def _serve(settings: Settings) -> int:
-    import uvicorn
+    from bridge_service.server import serve
 
-    from bridge_service import logs
-    from bridge_service.app import create_app
-
-    logs.configure(settings.log_level, settings.service_name)
-    if settings.workers > 1:
-        # Each worker process builds its own app (and reads the same environment).
-        uvicorn.run(
-            "bridge_service.app:create_app_from_env",
-            factory=True,
-            host=settings.host,
-            port=settings.port,
-            workers=settings.workers,
-            log_config=None,
-            access_log=False,
-        )
-    else:
-        uvicorn.run(
-            create_app(settings),
-            host=settings.host,
-            port=settings.port,
-            log_config=None,
-            access_log=False,
-        )
-    return 0
+    return 0 if serve(settings) else EXIT_START
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -48,10 +48,3 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(webhooks.router)
     app.include_router(health.router)
     return app
-
-
-def create_app_from_env() -> FastAPI:
-    """Factory for multi-worker uvicorn: each worker reads the environment itself."""
-    from bridge_service.config import load_settings
-
-    return create_app(load_settings())

@@ -8,11 +8,15 @@ bridge died in a restart loop because its settings forbade them).
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from bridge_service.storage.url import parse_database_url
 
 LogLevel = Literal["CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"]
 SECRET_FIELDS = (
@@ -84,6 +88,16 @@ class Settings(BaseSettings):
     """Accepted clock difference of webhook timestamps, either way."""
     max_body_bytes: int = Field(default=256 * 1024, ge=1024)
     """Largest webhook body accepted (413 above)."""
+    max_header_count: int = Field(default=100, ge=16, le=10_000)
+    """Most request headers accepted (431 and the connection closed above)."""
+    max_header_bytes: int = Field(default=16 * 1024, ge=1024, le=1024 * 1024)
+    """Largest request line plus headers, in bytes (431 and closed above)."""
+    header_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    """Time a new connection (or request) has to send complete headers (408 after)."""
+    body_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    """Time a request has to send its whole body once its headers are in (408 after)."""
+    keep_alive_seconds: float = Field(default=5.0, ge=1, le=300)
+    """Idle keep-alive connections are closed after this long."""
     dedup_ttl_seconds: int = Field(default=96 * 3600, ge=96 * 3600)
     """How long the Redis fast path remembers an event id (at least 96 h)."""
     publish_timeout_seconds: float = Field(default=10.0, gt=0)
@@ -98,6 +112,14 @@ class Settings(BaseSettings):
     """How often the relay looks for rows written by other processes."""
     migrate_on_start: bool = True
     """Apply pending schema migrations at start-up."""
+
+    @field_validator("database_url")
+    @classmethod
+    def _supported_database(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            # ValueError's text never quotes the URL (it may hold a password).
+            parse_database_url(value.get_secret_value())
+        return value
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -135,29 +157,70 @@ class Settings(BaseSettings):
         return out
 
 
+# Query parameters of a URL whose value is a credential (libpq, redis-py, asyncpg).
+_SECRET_PARAMS = re.compile(r"pass|secret|token|key|credential", re.IGNORECASE)
+
+
 def mask(secret: str) -> str:
-    """``****abcd``: the last four characters only, and only of a long secret."""
+    """``****abcd``: the last four characters only, and only of a long secret.
+
+    A URL keeps where it points (scheme, user, host, port, path) with its
+    password, and every query parameter that carries a credential
+    (``?password=``, ``sslpassword``, ``sslkey``...), replaced by ``****``.
+    A URL that cannot be parsed is masked whole.
+    """
     if not secret:
         return ""
-    if "://" in secret:  # a URL: hide the password, keep where it points
-        from urllib.parse import urlsplit
-
-        parts = urlsplit(secret)
-        if parts.password:
-            host = parts.hostname or ""
-            port = f":{parts.port}" if parts.port else ""
-            user = parts.username or ""
-            return f"{parts.scheme}://{user}:****@{host}{port}{parts.path}"
-        return secret
+    if "://" in secret:
+        return _mask_url(secret)
     return "****" + secret[-4:] if len(secret) >= 12 else "****"
+
+
+def _mask_url(url: str) -> str:
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+        query = parse_qsl(parts.query, keep_blank_values=True)
+    except ValueError:
+        return "****"
+    user = parts.username or ""
+    if parts.password is not None:
+        user = f"{user}:****"
+    netloc = f"{user}@{host}{port}" if user else f"{host}{port}"
+    shown = [(k, "****" if _SECRET_PARAMS.search(k) else v) for k, v in query]
+    text = f"{parts.scheme}://{netloc}{parts.path}"
+    if shown:
+        text += "?" + urlencode(shown, safe="*")
+    return text
 
 
 class ConfigError(Exception):
     """A setting is invalid. ``str()`` is the one line to show an operator."""
 
 
-def load_settings(env_file: str | Path | None = ".env") -> Settings:
-    """Build the settings or raise ConfigError naming the variable and the problem."""
+def load_settings(env_file: str | Path | None = ".env", *, required: bool = False) -> Settings:
+    """Build the settings or raise ConfigError naming the variable and the problem.
+
+    ``required``: the env file was named by the operator, so it must exist
+    (the default ``.env`` may be absent). A file that is not UTF-8 or cannot
+    be read is a ConfigError naming the file, never a traceback.
+    """
+    if env_file is not None:
+        path = Path(env_file)
+        if not path.exists():
+            if required:
+                raise ConfigError(f"env file {path} does not exist")
+            env_file = None
+        else:
+            try:
+                path.read_bytes().decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise ConfigError(
+                    f"env file {path} is not UTF-8 (byte {exc.start}): save it as UTF-8"
+                ) from None
+            except OSError as exc:
+                raise ConfigError(f"env file {path} cannot be read: {exc.strerror}") from None
     try:
         return Settings(_env_file=env_file)  # type: ignore[call-arg]
     except ValidationError as exc:
@@ -169,6 +232,11 @@ def describe(exc: ValidationError) -> str:
     err = exc.errors(include_input=False, include_url=False)[0]
     loc = [str(p) for p in err.get("loc", ()) if not isinstance(p, int)]
     name = (loc[0] if loc else "settings").upper()
+    field = Settings.model_fields.get(name.lower())
+    if field is not None and isinstance(field.validation_alias, AliasChoices):
+        # DATABASE_URL or POSTGRES_URL: name both, the operator set one of them.
+        name = " or ".join(str(c).upper() for c in field.validation_alias.choices)
     more = len(exc.errors()) - 1
     suffix = f" (and {more} more)" if more > 0 else ""
-    return f"invalid setting {name}: {err['msg']}{suffix}"
+    message = str(err["msg"]).removeprefix("Value error, ")
+    return f"invalid setting {name}: {message}{suffix}"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -23,7 +24,19 @@ _SEPARATOR = "\x1f"  # ASCII unit separator: cannot be confused with the fields'
 
 
 class InvalidPayload(ValueError):
-    """A verified request or record whose content the bridge cannot use (one-line message)."""
+    """A verified request or record whose content the bridge cannot use (one-line message).
+
+    ``status`` is the HTTP answer: 400 for bytes that are not JSON, 422 for
+    JSON the bridge cannot use or store.
+    """
+
+    status = 422
+
+
+class NotJson(InvalidPayload):
+    """The body is not JSON at all."""
+
+    status = 400
 
 
 def normalise(
@@ -160,13 +173,28 @@ def _terra_id(payload: dict[str, Any]) -> str | None:
     return None
 
 
+# Where a number could overflow a float to infinity: an exponent of three or more
+# digits, or a run of 300+ digits. Only such bodies pay for the finite check.
+_MAYBE_HUGE_FLOAT = re.compile(rb"[0-9][eE][+-]?[0-9]{3}|[0-9.]{300}")
+
+
 def _json_object(body: bytes) -> dict[str, Any]:
+    """The body as a JSON object that every store and serialiser can hold.
+
+    Not JSON: ``NotJson`` (400). JSON with a value nothing downstream can hold
+    (NaN, Infinity, a number beyond a double like ``1e999``, NUL, a lone
+    surrogate): ``InvalidPayload`` (422): refused now, never the database's
+    503 on every retry of the provider.
+    """
+    parse_float = _finite_float if _MAYBE_HUGE_FLOAT.search(body) else float
     try:
-        parsed = json.loads(body, parse_constant=_reject_constant)
+        parsed = json.loads(body, parse_constant=_reject_constant, parse_float=parse_float)
+    except _Unstorable as exc:
+        raise InvalidPayload(f"body has a value that cannot be stored: {exc}") from None
     except RecursionError:
-        raise InvalidPayload("body is not valid JSON: nested too deeply") from None
+        raise NotJson("body is not valid JSON: nested too deeply") from None
     except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, over-long integers
-        raise InvalidPayload(f"body is not valid JSON: {_one_line(exc)}") from None
+        raise NotJson(f"body is not valid JSON: {_one_line(exc)}") from None
     if not isinstance(parsed, dict):
         raise InvalidPayload(f"body is JSON but not an object (a {type(parsed).__name__})")
     if b"\\u" not in body:
@@ -180,13 +208,27 @@ def _json_object(body: bytes) -> dict[str, Any]:
         # serialiser accepts; refused here, it cannot wedge the relay later.
         json.dumps(parsed, ensure_ascii=False).encode("utf-8")
     except UnicodeEncodeError:
-        raise InvalidPayload("body is not valid JSON: a string has a lone surrogate") from None
+        raise InvalidPayload(
+            "body has a value that cannot be stored: a string with a lone surrogate"
+        ) from None
     return parsed
+
+
+class _Unstorable(ValueError):
+    """A JSON token no store or serialiser downstream can hold."""
 
 
 def _reject_constant(name: str) -> Any:
     # NaN and Infinity are not JSON, and PostgreSQL's jsonb refuses them later.
-    raise ValueError(f"{name} is not a JSON value")
+    raise _Unstorable(f"{name} is not a JSON number")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        shown = text if len(text) <= 24 else text[:20] + "..."
+        raise _Unstorable(f"the number {shown} is beyond a double's range")
+    return value
 
 
 def _required_str(payload: Mapping[str, Any], field: str, where: str) -> str:

@@ -124,7 +124,7 @@ class DemoStack:
         log = (self.root / "bridge.log").open("ab")
         (self.root / "none.env").touch()
         self.bridge = subprocess.Popen(
-            [*command, "--env-file", str(self.root / "none.env"), "serve"],
+            [*command, "--env-file", os.devnull, "serve"],
             env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             cwd=self.root, start_new_session=True,
         )  # fmt: skip

@@ -18,7 +18,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from bridge_service.metrics import Metrics
 from bridge_service.providers import InvalidPayload, normalise_terra
 from bridge_service.relay.outbox import stop_quietly
-from bridge_service.storage.base import StorageUnavailable, Store
+from bridge_service.storage.base import StorageUnavailable, Store, UnstorableEvent
 
 log = logging.getLogger("bridge.terra")
 
@@ -117,6 +117,12 @@ class TerraConsumer:
             self.metrics.terra_consumed.labels("invalid").inc()
             log.warning("terra record rejected: %s", exc)
             return False
-        new = await self.store.insert(envelope, envelope.model_dump_json().encode())
+        try:
+            new = await self.store.insert(envelope, envelope.model_dump_json().encode())
+        except UnstorableEvent as exc:
+            # The record, not the database, is the problem: retrying cannot help.
+            self.metrics.terra_consumed.labels("invalid").inc()
+            log.warning("terra record rejected: %s", exc)
+            return False
         self.metrics.terra_consumed.labels("accepted" if new else "duplicate").inc()
         return new

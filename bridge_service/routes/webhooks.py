@@ -6,6 +6,7 @@ sent before the event and its outbox row are committed.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 import time
@@ -15,12 +16,13 @@ from typing import Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
+from starlette.requests import ClientDisconnect
 
 from bridge_service.providers import InvalidPayload, normalise
 from bridge_service.routes.deps import BridgeDep
 from bridge_service.signatures import SignatureError, healthkit, oura, whoop
 from bridge_service.state import Bridge
-from bridge_service.storage.base import StorageUnavailable
+from bridge_service.storage.base import StorageUnavailable, UnstorableEvent
 
 log = logging.getLogger("bridge.webhooks")
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
@@ -31,10 +33,23 @@ VERIFIERS: dict[str, Verifier] = {
     "whoop": whoop.verify,
     "healthkit": healthkit.verify,
 }
+# The headers each provider's verify() and normalise() read, as they arrive
+# (lower-case bytes). Nothing else of a request's headers is ever looked at.
+WANTED_HEADERS: dict[str, frozenset[bytes]] = {
+    "oura": frozenset(h.lower().encode() for h in oura.HEADERS),
+    "whoop": frozenset(h.lower().encode() for h in whoop.HEADERS),
+    "healthkit": frozenset(h.lower().encode() for h in healthkit.HEADERS),
+}
 
 
 class BodyTooLarge(Exception):
     pass
+
+
+class RepeatedHeader(Exception):
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -52,29 +67,60 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+def provider_headers(request: Request, wanted: frozenset[bytes]) -> dict[str, str]:
+    """The ``wanted`` headers in one pass over the raw list (linear in its length).
+
+    A wanted header sent twice is refused: which copy was signed is ambiguous.
+    """
+    found: dict[str, str] = {}
+    for raw_name, raw_value in request.scope["headers"]:
+        if raw_name in wanted:
+            name = raw_name.decode("latin-1")
+            if name in found:
+                raise RepeatedHeader(name)
+            found[name] = raw_value.decode("latin-1")
+    return found
+
+
 def _answer(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
     return JSONResponse(body, status_code=status, headers=headers)
 
 
+def _unavailable() -> Response:
+    return _answer(503, {"detail": "database unavailable; retry later"}, {"Retry-After": "5"})
+
+
 async def handle(bridge: Bridge, source: str, request: Request) -> Response:
-    """The whole webhook path for one provider; one log line and metric per request."""
-    if bridge.in_flight >= bridge.settings.max_concurrent_webhooks:
-        bridge.metrics.events.labels(source, "busy").inc()
-        return _answer(
-            503,
-            {"detail": "too many webhooks in flight; retry shortly"},
-            {"Retry-After": "1"},
-        )
-    bridge.in_flight += 1
-    bridge.metrics.active.inc()
+    """The whole webhook path for one provider; one log line and metric per request.
+
+    The body is read (within its deadline) before a concurrency slot is taken:
+    slow or idle senders never hold a slot that a real webhook needs.
+    """
+    settings = bridge.settings
     started = time.perf_counter()
     outcome, response, event_id = "error", _answer(500, {"detail": "internal error"}), None
     try:
-        outcome, response, event_id = await _process(bridge, source, request)
+        body_or_answer = await _receive(bridge, request)
+        if isinstance(body_or_answer, tuple):
+            outcome, response = body_or_answer
+            return response
+        if bridge.in_flight >= settings.max_concurrent_webhooks:
+            outcome = "busy"
+            response = _answer(
+                503,
+                {"detail": "too many webhooks in flight; retry shortly"},
+                {"Retry-After": "1"},
+            )
+            return response
+        bridge.in_flight += 1
+        bridge.metrics.active.inc()
+        try:
+            outcome, response, event_id = await _process(bridge, source, request, body_or_answer)
+        finally:
+            bridge.in_flight -= 1
+            bridge.metrics.active.dec()
         return response
     finally:
-        bridge.in_flight -= 1
-        bridge.metrics.active.dec()
         elapsed = time.perf_counter() - started
         bridge.metrics.duration.labels(source).observe(elapsed)
         bridge.metrics.events.labels(source, outcome).inc()
@@ -90,18 +136,33 @@ async def handle(bridge: Bridge, source: str, request: Request) -> Response:
         )
 
 
-async def _process(
-    bridge: Bridge, source: str, request: Request
-) -> tuple[str, Response, str | None]:
+async def _receive(bridge: Bridge, request: Request) -> bytes | tuple[str, Response]:
+    """The body, or the outcome and answer when it did not arrive whole and in time."""
     settings = bridge.settings
     try:
-        body = await read_body(request, settings.max_body_bytes)
+        async with asyncio.timeout(settings.body_timeout_seconds):
+            return await read_body(request, settings.max_body_bytes)
     except BodyTooLarge:
-        return (
-            "too_large",
-            _answer(413, {"detail": f"body larger than {settings.max_body_bytes} bytes"}),
-            None,
+        return "too_large", _answer(
+            413,
+            {"detail": f"body larger than {settings.max_body_bytes} bytes"},
+            {"Connection": "close"},
         )
+    except TimeoutError:
+        return "timeout", _answer(
+            408,
+            {"detail": f"body not received within {settings.body_timeout_seconds:g} s"},
+            {"Connection": "close"},
+        )
+    except ClientDisconnect:
+        # An ordinary event on the internet: one line, no traceback, no answer.
+        return "disconnected", Response(status_code=400)
+
+
+async def _process(
+    bridge: Bridge, source: str, request: Request, body: bytes
+) -> tuple[str, Response, str | None]:
+    settings = bridge.settings
     secrets = bridge.secrets.get(source, [])
     if not secrets:
         return (
@@ -112,7 +173,14 @@ async def _process(
             ),
             None,
         )
-    headers = dict(request.headers)
+    try:
+        headers = provider_headers(request, WANTED_HEADERS[source])
+    except RepeatedHeader as exc:
+        return (
+            "invalid",
+            _answer(400, {"detail": f"{exc.name} header sent more than once"}),
+            None,
+        )
     try:
         VERIFIERS[source](headers, body, secrets, time.time(), settings.signature_tolerance_seconds)
     except SignatureError as exc:
@@ -120,28 +188,22 @@ async def _process(
     try:
         envelope = normalise(source, headers, body, datetime.now(UTC))
     except InvalidPayload as exc:
-        status = 400 if "JSON" in str(exc) else 422
-        return "invalid", _answer(status, {"detail": str(exc)}), None
+        return "invalid", _answer(exc.status, {"detail": str(exc)}), None
     event_id = envelope.event_id
     if await bridge.dedup.seen(source, event_id):
         bridge.metrics.dedup_hits.labels("redis").inc()
         return "duplicate", _answer(200, {"status": "duplicate", "event_id": event_id}), event_id
     if not bridge.store_ready:
         await bridge.dedup.forget(source, event_id)
-        return (
-            "unavailable",
-            _answer(503, {"detail": "database unavailable; retry later"}, {"Retry-After": "5"}),
-            event_id,
-        )
+        return "unavailable", _unavailable(), event_id
     try:
         new = await bridge.store.insert(envelope, envelope.model_dump_json().encode())
     except StorageUnavailable:
         await bridge.dedup.forget(source, event_id)
-        return (
-            "unavailable",
-            _answer(503, {"detail": "database unavailable; retry later"}, {"Retry-After": "5"}),
-            event_id,
-        )
+        return "unavailable", _unavailable(), event_id
+    except UnstorableEvent as exc:
+        await bridge.dedup.forget(source, event_id)
+        return "invalid", _answer(422, {"detail": str(exc)}), event_id
     bridge.dedup.stored_soon(source, event_id)
     if not new:
         bridge.metrics.dedup_hits.labels("database").inc()
@@ -165,10 +227,11 @@ def _openapi(source: str, required_headers: list[str]) -> dict[str, Any]:
 
 RESPONSES: dict[int | str, dict[str, Any]] = {
     202: {"description": "Stored; will be published"},
-    400: {"description": "Body is not JSON"},
+    400: {"description": "Body is not JSON, or a signature header sent twice"},
+    408: {"description": "Body not received within BODY_TIMEOUT_SECONDS"},
     403: {"description": "Signature, timestamp or secret check failed"},
     413: {"description": "Body too large"},
-    422: {"description": "Required fields missing"},
+    422: {"description": "Required fields missing, or a value the database cannot store"},
     503: {"description": "Saturated or database unavailable (Retry-After)"},
 }
 

@@ -21,6 +21,8 @@ from bridge_service.signatures.base import (
 ID = "webhook-id"
 TIMESTAMP = "webhook-timestamp"
 SIGNATURE = "webhook-signature"
+# The only headers the route hands to verify() (and normalise()).
+HEADERS = (ID, TIMESTAMP, SIGNATURE)
 SECRET_PREFIX = b"whsec_"
 
 

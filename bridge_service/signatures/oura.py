@@ -15,6 +15,8 @@ from bridge_service.signatures.base import (
 
 SIGNATURE = "x-oura-signature"
 TIMESTAMP = "x-oura-timestamp"
+# The only headers the route hands to verify() (and normalise()).
+HEADERS = (SIGNATURE, TIMESTAMP)
 
 # Oura sends upper case; either case is accepted.
 _HEX = re.compile(r"[0-9a-fA-F]{64}")

@@ -14,6 +14,8 @@ from bridge_service.signatures.base import (
 )
 
 SIGNATURE = "terra-signature"
+# The only headers the route hands to verify() (and normalise()).
+HEADERS = (SIGNATURE,)
 
 _HEX = re.compile(r"[0-9a-fA-F]{64}")
 

@@ -15,6 +15,8 @@ from bridge_service.signatures.base import (
 
 SIGNATURE = "X-WHOOP-Signature"
 TIMESTAMP = "X-WHOOP-Signature-Timestamp"
+# The only headers the route hands to verify() (and normalise()).
+HEADERS = (SIGNATURE, TIMESTAMP)
 
 
 def verify(

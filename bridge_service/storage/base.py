@@ -10,7 +10,15 @@ from bridge_service.schema import Envelope
 
 
 class StorageUnavailable(RuntimeError):
-    """The database cannot be reached or refused the write: answer 503."""
+    """The database cannot be reached or is not working: answer 503 (retry later)."""
+
+
+class UnstorableEvent(Exception):
+    """The database refuses this one event's data (not the database's state): answer 422.
+
+    Retrying cannot help, so the provider must not be told to. ``str()`` is one
+    line naming the reason, never the value.
+    """
 
 
 @dataclass(frozen=True)
@@ -51,7 +59,10 @@ class Store(Protocol):
         """Store the event and its outbox row in one transaction.
 
         True if new; False if (source, event_id) was already stored (nothing written).
-        Raises StorageUnavailable on any database failure.
+        A second copy of an event still being written waits for the first copy's
+        outcome and shares it: False once it is stored, its error if it failed.
+        Raises StorageUnavailable on any database failure, UnstorableEvent when
+        the database refuses this event's data (other events are unaffected).
         """
         ...
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -21,7 +22,9 @@ import asyncpg
 
 from bridge_service.schema import Envelope
 from bridge_service.storage import migrations
-from bridge_service.storage.base import Backlog, OutboxRow, StorageUnavailable
+from bridge_service.storage.base import Backlog, OutboxRow, StorageUnavailable, UnstorableEvent
+
+log = logging.getLogger("bridge.storage")
 
 # Errors that mean "the database did not do it"; all become StorageUnavailable.
 _DB_ERRORS: tuple[type[BaseException], ...] = (
@@ -31,6 +34,19 @@ _DB_ERRORS: tuple[type[BaseException], ...] = (
     OSError,
     TimeoutError,  # asyncio.TimeoutError is this class since 3.11
 )
+
+# Errors that mean "the database will never store this row" (SQLSTATE classes 22
+# and 23, or a value asyncpg cannot encode): the event is refused, the database
+# is fine, and the other rows of its batch must not share the failure.
+_DATA_ERRORS: tuple[type[BaseException], ...] = (
+    asyncpg.DataError,
+    asyncpg.IntegrityConstraintViolationError,
+    asyncpg.exceptions._base.DataError,  # client-side: invalid input for a query argument
+    UnicodeError,
+)
+
+_Item = tuple[Envelope, bytes, asyncio.Future[bool]]
+_Key = tuple[str, str]
 
 # Serialises concurrent migrate() calls from several bridge replicas.
 _MIGRATION_LOCK_KEY = 0x61757265_6E000001  # "auren" + 1
@@ -192,12 +208,22 @@ class PostgresStore:
         return None if "application_name" in query else {"application_name": "auren-bridge"}
 
     @asynccontextmanager
-    async def _conn(self, what: str) -> AsyncIterator[asyncpg.Connection]:
-        """A pooled connection; any database failure becomes StorageUnavailable."""
+    async def _conn(
+        self, what: str, *, pass_data_errors: bool = False
+    ) -> AsyncIterator[asyncpg.Connection]:
+        """A pooled connection; any database failure becomes StorageUnavailable.
+
+        ``pass_data_errors``: a refused row's error (``_DATA_ERRORS``) reaches
+        the caller as it is, to be told apart from the database being down.
+        """
         pool = await self._get_pool()
         try:
             async with pool.acquire(timeout=self._command_timeout) as conn:
                 yield conn
+        except _DATA_ERRORS as exc:
+            if pass_data_errors:
+                raise
+            raise self._unavailable(what, exc) from None
         except _DB_ERRORS as exc:
             raise self._unavailable(what, exc) from None
 
@@ -252,29 +278,60 @@ class PostgresStore:
         await asyncio.sleep(0)  # let the requests of this loop turn join
         while self._batch:
             batch, self._batch = self._batch[:BATCH_LIMIT], self._batch[BATCH_LIMIT:]
-            firsts: dict[tuple[str, str], tuple[Envelope, bytes, asyncio.Future[bool]]] = {}
-            for envelope, value, future in batch:
-                key: tuple[str, str] = (envelope.source, envelope.event_id)
+            firsts: dict[_Key, _Item] = {}
+            copies: dict[_Key, list[asyncio.Future[bool]]] = {}
+            for item in batch:
+                key: _Key = (item[0].source, item[0].event_id)
                 if key in firsts:
-                    future.set_result(False)  # the same event twice in one batch
+                    # The same event twice in one batch: the copy is only a duplicate
+                    # once the first copy is durable, so it waits for that outcome.
+                    copies.setdefault(key, []).append(item[2])
                 else:
-                    firsts[key] = (envelope, value, future)
+                    firsts[key] = item
             try:
-                async with self._conn("insert") as conn:
-                    rows = await conn.fetch(_INSERT_MANY, *_columns(firsts.values()))
+                outcomes = await self._store(list(firsts.values()))
             except BaseException as exc:
                 failure = exc if isinstance(exc, Exception) else StorageUnavailable("cancelled")
-                for _, _, future in firsts.values():
-                    if not future.done():
-                        future.set_exception(failure)
-                        future.exception()  # retrieved: a waiter may have timed out
+                for key, (_, _, future) in firsts.items():
+                    for waiter in (future, *copies.get(key, ())):
+                        _settle(waiter, failure)
                 if not isinstance(exc, Exception):
                     raise
                 continue
-            new = {(r["source"], r["event_id"]) for r in rows}
-            for stored, (_, _, future) in firsts.items():
-                if not future.done():
-                    future.set_result(stored in new)
+            for key, (_, _, future) in firsts.items():
+                outcome = outcomes[key]
+                _settle(future, outcome)
+                for copy in copies.get(key, ()):
+                    # Stored (now or before): the copy is a duplicate. Refused: so is it.
+                    _settle(copy, False if isinstance(outcome, bool) else outcome)
+
+    async def _store(self, items: list[_Item]) -> dict[_Key, bool | UnstorableEvent]:
+        """Insert ``items`` in one statement; each key's outcome: new, known or refused.
+
+        When the database refuses one row's data the statement fails as a
+        whole; the rows are then stored one statement each, so only the
+        refused row fails.
+        """
+        try:
+            async with self._conn("insert", pass_data_errors=True) as conn:
+                rows = await conn.fetch(_INSERT_MANY, *_columns(items))
+        except _DATA_ERRORS as exc:
+            if len(items) == 1:
+                envelope = items[0][0]
+                log.warning(
+                    "PostgreSQL refused a %s event's data: %s", envelope.source, _reason(exc)
+                )
+                return {
+                    (envelope.source, envelope.event_id): UnstorableEvent(
+                        self._redact(f"the database cannot store this event: {_reason(exc)}")
+                    )
+                }
+            outcomes: dict[_Key, bool | UnstorableEvent] = {}
+            for item in items:
+                outcomes.update(await self._store([item]))
+            return outcomes
+        new = {(r["source"], r["event_id"]) for r in rows}
+        return {(e.source, e.event_id): (e.source, e.event_id) in new for e, _, _ in items}
 
     async def claim(self, limit: int, lease_seconds: float, owner: str) -> list[OutboxRow]:
         async with self._conn("claim") as conn:
@@ -343,6 +400,16 @@ class PostgresStore:
         )
         stored_at: datetime = row["stored_at"]
         return envelope, stored_at
+
+
+def _settle(future: asyncio.Future[bool], outcome: bool | BaseException) -> None:
+    if future.done():
+        return  # its waiter gave up (a timeout); nothing to tell
+    if isinstance(outcome, BaseException):
+        future.set_exception(outcome)
+        future.exception()  # retrieved: a waiter may have timed out
+    else:
+        future.set_result(outcome)
 
 
 async def _keep_session(conn: asyncpg.Connection) -> None:

@@ -24,10 +24,13 @@ import aiosqlite
 
 from bridge_service.schema import Envelope
 from bridge_service.storage import migrations
-from bridge_service.storage.base import Backlog, OutboxRow, StorageUnavailable
+from bridge_service.storage.base import Backlog, OutboxRow, StorageUnavailable, UnstorableEvent
 
 _DB_ERRORS: tuple[type[BaseException], ...] = (sqlite3.Error, OSError, ValueError)
 _MAX_ERROR_CHARS = 2000
+# This row's data, not the database, is the problem: refuse the event (422).
+# ValueError: json.dumps of NaN/Infinity (allow_nan=False), UnicodeEncodeError.
+_DATA_ERRORS = (sqlite3.DataError, sqlite3.IntegrityError, ValueError, OverflowError)
 
 _INSERT_EVENT = """
 INSERT INTO events (source, event_id, user_id, event_type, trace_id,
@@ -166,36 +169,45 @@ class SqliteStore:
     # -- writes ------------------------------------------------------------
 
     async def insert(self, envelope: Envelope, value: bytes) -> bool:
-        """Store the event and its outbox row in one transaction."""
+        """Store the event and its outbox row in one transaction.
+
+        Calls are serialised on the one connection, so a second copy of an
+        event always sees the first copy's outcome (committed or not).
+        """
         now = _to_text(_now())
         async with self._write("insert") as db:
-            rows = await db.execute_fetchall(
-                _INSERT_EVENT,
-                (
-                    envelope.source,
-                    envelope.event_id,
-                    envelope.user_id,
-                    envelope.event_type,
-                    envelope.trace_id,
-                    None if envelope.occurred_at is None else _to_text(envelope.occurred_at),
-                    _to_text(envelope.received_at),
-                    now,
-                    json.dumps(envelope.payload, ensure_ascii=False),
-                ),
-            )
-            if not list(rows):
-                return False
-            await db.execute(
-                _INSERT_OUTBOX,
-                (
-                    envelope.source,
-                    envelope.event_id,
-                    envelope.user_id,
-                    envelope.trace_id,
-                    value,
-                    now,
-                ),
-            )
+            try:
+                rows = await db.execute_fetchall(
+                    _INSERT_EVENT,
+                    (
+                        envelope.source,
+                        envelope.event_id,
+                        envelope.user_id,
+                        envelope.event_type,
+                        envelope.trace_id,
+                        None if envelope.occurred_at is None else _to_text(envelope.occurred_at),
+                        _to_text(envelope.received_at),
+                        now,
+                        json.dumps(envelope.payload, ensure_ascii=False, allow_nan=False),
+                    ),
+                )
+                if not list(rows):
+                    return False
+                await db.execute(
+                    _INSERT_OUTBOX,
+                    (
+                        envelope.source,
+                        envelope.event_id,
+                        envelope.user_id,
+                        envelope.trace_id,
+                        value,
+                        now,
+                    ),
+                )
+            except _DATA_ERRORS as exc:
+                raise UnstorableEvent(
+                    f"the database cannot store this event: {type(exc).__name__}"
+                ) from None
         return True
 
     async def claim(self, limit: int, lease_seconds: float, owner: str) -> list[OutboxRow]:

@@ -108,7 +108,7 @@ class NsBridge:
             "HOST": LOOPBACK,
         }
         self._proc = ManagedProcess(
-            [str(BIN / "auren-bridge"), "--env-file", str(self.workdir / "none.env"), "serve"],
+            [str(BIN / "auren-bridge"), "--env-file", os.devnull, "serve"],
             log=self.log,
             env=env,
             cwd=self.workdir,

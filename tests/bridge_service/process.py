@@ -21,6 +21,10 @@ class BridgeProcess:
     env: dict[str, str]
     workdir: Path
     port: int = 0
+    env_file: str = os.devnull
+    """The ``--env-file`` given to the bridge (none by default)."""
+    args: tuple[str, ...] = ()
+    """Extra arguments after ``serve`` (``--workers 2``...)."""
     _proc: ManagedProcess | None = field(default=None, repr=False)
 
     @property
@@ -42,7 +46,7 @@ class BridgeProcess:
             "HOST": "127.0.0.1",
         }
         self._proc = ManagedProcess(
-            [str(BIN / "auren-bridge"), "--env-file", str(self.workdir / "none.env"), "serve"],
+            [str(BIN / "auren-bridge"), "--env-file", self.env_file, "serve", *self.args],
             log=self.log,
             env=env,
             cwd=self.workdir,

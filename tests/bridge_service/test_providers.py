@@ -9,7 +9,13 @@ from typing import Any
 
 import pytest
 
-from bridge_service.providers import InvalidPayload, normalise, normalise_terra
+from bridge_service.providers import (
+    InvalidPayload,
+    NotJson,
+    _json_object,
+    normalise,
+    normalise_terra,
+)
 
 RECEIVED = datetime(2025, 6, 15, 12, 0, tzinfo=UTC)
 
@@ -63,6 +69,7 @@ def refusal(call: Any) -> str:
         call()
     message = str(info.value)
     assert "\n" not in message
+    assert info.value.status == 422
     return message
 
 
@@ -340,18 +347,47 @@ def test_terra_over_http_uses_the_same_rules() -> None:
         b"not json",
         b'{"a": 1',
         b"\xff\xfe\x00garbage",
-        b'{"a": NaN}',
-        b'{"a": Infinity}',
-        b'{"a": "\\ud800"}',  # a lone surrogate
         b"[" * 100_000 + b"]" * 100_000,
         b'{"a": ' + b"9" * 5000 + b"}",
     ],
 )
 @pytest.mark.parametrize("source", ["oura", "whoop", "healthkit", "terra"])
 def test_not_json(source: str, raw: bytes) -> None:
-    message = refusal(lambda: normalise(source, HK_HEADERS, raw, RECEIVED))
+    with pytest.raises(NotJson) as info:
+        normalise(source, HK_HEADERS, raw, RECEIVED)
+    message = str(info.value)
     assert message.startswith("body is not valid JSON")
+    assert info.value.status == 400
     assert len(message) < 300
+    assert "\n" not in message
+
+
+# Valid-looking JSON whose values no store can hold: 422, never a database error.
+UNSTORABLE = [
+    (b'{"a": NaN}', "NaN"),
+    (b'{"a": -Infinity}', "-Infinity"),
+    (b'{"a": Infinity}', "Infinity"),
+    (b'{"a": 1e999}', "1e999"),
+    (b'{"a": -1E+999}', "-1E+999"),
+    (b'{"a": [1, {"b": 2.5e308}]}', "2.5e308"),
+    (b'{"a": ' + b"9" * 320 + b'.0}', "999"),
+    (b'{"a": "\\ud800"}', "lone surrogate"),
+    (b'{"a": "x\\u0000y"}', "NUL"),
+]
+
+
+@pytest.mark.parametrize(("raw", "named"), UNSTORABLE)
+@pytest.mark.parametrize("source", ["oura", "whoop", "healthkit", "terra"])
+def test_values_no_store_can_hold_are_422(source: str, raw: bytes, named: str) -> None:
+    message = refusal(lambda: normalise(source, HK_HEADERS, raw, RECEIVED))
+    assert "cannot be stored" in message
+    assert named in message
+    assert len(message) < 300
+
+
+@pytest.mark.parametrize("raw", [b'{"a": 1e308, "b": 1e-999, "c": 123e100}', b'{"a": 0.5}'])
+def test_large_but_finite_numbers_are_kept(raw: bytes) -> None:
+    assert _json_object(raw) == json.loads(raw)
 
 
 @pytest.mark.parametrize("raw", [b"[]", b"[1, 2]", b'"text"', b"42", b"null", b"true"])
