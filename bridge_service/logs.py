@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -50,3 +52,42 @@ def configure(level: str, service: str) -> None:
     logging.getLogger("aiokafka").setLevel(logging.ERROR)
     # asyncpg logs a traceback per failed pool refill during an outage; /health says it once.
     logging.getLogger("asyncpg.pool").setLevel(logging.ERROR)
+
+
+class OutageNotice:
+    """Logs an outage once, then a reminder at most every ``every`` seconds, then its end.
+
+    A loop that retries five times a second must not write five log lines a
+    second: the first failure is a warning, later ones only a periodic
+    reminder with how long it has lasted, and the recovery one info line.
+    """
+
+    def __init__(
+        self,
+        logger: logging.Logger,
+        what: str,
+        every: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.logger = logger
+        self.what = what
+        self.every = every
+        self.clock = clock
+        self.since: float | None = None
+        self._last_logged = 0.0
+
+    def failed(self, reason: object) -> None:
+        """Record one failure; log it if it starts an outage or a reminder is due."""
+        now = self.clock()
+        if self.since is None:
+            self.since = self._last_logged = now
+            self.logger.warning("%s: %s", self.what, reason)
+        elif now - self._last_logged >= self.every:
+            self._last_logged = now
+            self.logger.warning("%s for %.0f s now: %s", self.what, now - self.since, reason)
+
+    def recovered(self) -> None:
+        """Record a success; log the end of an outage once."""
+        if self.since is not None:
+            self.logger.info("%s: recovered after %.0f s", self.what, self.clock() - self.since)
+            self.since = None

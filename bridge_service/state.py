@@ -14,6 +14,7 @@ from redis.asyncio import Redis
 
 from bridge_service.config import Settings
 from bridge_service.dedup import Dedup
+from bridge_service.logs import OutageNotice
 from bridge_service.metrics import Metrics
 from bridge_service.relay.breaker import CircuitBreaker
 from bridge_service.relay.outbox import OutboxRelay
@@ -53,6 +54,7 @@ async def _open_store(bridge: Bridge) -> None:
     webhooks get 503 — rather than exiting into a restart loop.
     """
     delay = 0.5
+    outage = OutageNotice(log, "database unavailable at start; retrying")
     while True:
         try:
             await bridge.store.open()
@@ -61,9 +63,10 @@ async def _open_store(bridge: Bridge) -> None:
                 if applied:
                     log.info("migrations applied", extra={"migrations": applied})
             bridge.store_ready = True
+            outage.recovered()
             return
         except StorageUnavailable as exc:
-            log.warning("database unavailable at start: %s; retrying", exc)
+            outage.failed(exc)
             with contextlib.suppress(Exception):
                 await bridge.store.close()
         await asyncio.sleep(delay)

@@ -18,6 +18,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
+from bridge_service.logs import OutageNotice
 from bridge_service.metrics import Metrics
 from bridge_service.relay.breaker import CircuitBreaker, State
 from bridge_service.schema import HEADER_EVENT_ID, HEADER_SOURCE, HEADER_TRACE_ID
@@ -77,6 +78,8 @@ class OutboxRelay:
         self._producer: AIOKafkaProducer | None = None
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        # The relay polls 5 times a second: an outage is logged once, then every 30 s.
+        self._database = OutageNotice(log, "relay cannot read the outbox")
 
     def wake(self) -> None:
         """Something was stored: publish it now rather than at the next poll."""
@@ -148,8 +151,9 @@ class OutboxRelay:
         try:
             rows = await self.store.claim(self.batch_size, self.lease_seconds, self.owner)
         except StorageUnavailable as exc:
-            log.warning("relay cannot read the outbox: %s", exc)
+            self._database.failed(exc)
             return 0
+        self._database.recovered()
         if not rows:
             await self._refresh_backlog()
             return 0

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from bridge_service.logs import OutageNotice
 from bridge_service.metrics import Metrics
 from bridge_service.providers import InvalidPayload, normalise_terra
 from bridge_service.relay.outbox import stop_quietly
@@ -42,6 +43,7 @@ class TerraConsumer:
         self.on_stored = on_stored
         self.timeout = timeout
         self.connected = False
+        self._database = OutageNotice(log, "terra: database unavailable")
         self.last_error: str | None = None
         self._task: asyncio.Task[None] | None = None
 
@@ -96,10 +98,11 @@ class TerraConsumer:
                         stored_any = await self._store(record.value) or stored_any
                     except StorageUnavailable as exc:
                         # Not committed: this record is read again once the database is back.
-                        log.warning("terra: database unavailable: %s", exc)
+                        self._database.failed(exc)
                         consumer.seek(TopicPartition(tp.topic, tp.partition), record.offset)
                         self.last_error = "database unavailable"
                         break
+                    self._database.recovered()
                     next_offset = record.offset + 1
                 if next_offset is not None:
                     # Only after the database commit of every record before it.

@@ -164,7 +164,9 @@ def test_every_bad_setting_in_every_command(
 @pytest.mark.parametrize("command", ["check-config", "migrate", "serve"])
 def test_env_file_not_utf8_is_one_line(tmp_path: Path, command: str) -> None:
     env_file = tmp_path / "latin1.env"
-    env_file.write_bytes(f"OURA_WEBHOOK_SECRET={CANARY}\nSERVICE_NAME=br\xfccke\n".encode("latin-1"))
+    env_file.write_bytes(
+        f"OURA_WEBHOOK_SECRET={CANARY}\nSERVICE_NAME=br\xfccke\n".encode("latin-1")
+    )
     line = _one_line_exit_2(run_cli(command, env_file=env_file), str(env_file), "UTF-8")
     assert "br" not in line.split(str(env_file))[-1]  # the content is not echoed
 
@@ -262,7 +264,8 @@ def test_workers_use_the_env_file_and_overrides(tmp_path: Path, postgres: Postgr
     )
     bridge.start()
     try:
-        assert bridge._proc is not None and bridge._proc.proc is not None
+        assert bridge._proc is not None
+        assert bridge._proc.proc is not None
         parent = bridge._proc.proc.pid
         wait_until(lambda: len(_worker_pids(parent)) == 2, timeout=30, what="two workers")
         workers = _worker_pids(parent)

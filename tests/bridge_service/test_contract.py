@@ -104,6 +104,48 @@ async def test_not_json_is_400_and_missing_fields_422(client: httpx.AsyncClient)
     assert "object_id" in r.json()["detail"]
 
 
+@pytest.mark.parametrize("token", [b"1e999", b"-1E+999", b"NaN", b"Infinity", b"-Infinity"])
+async def test_numbers_json_cannot_hold_are_422_and_spare_their_neighbours(
+    client: httpx.AsyncClient, token: bytes
+) -> None:
+    """Validly signed, sent in the same instant as genuine webhooks: the hostile
+    body gets 422 with a one-line reason, every neighbour 202, and the
+    database stays available (PostgreSQL used to answer 503 for ever)."""
+
+    def hostile() -> bytes:
+        body = json.loads(event_body("oura"))
+        return json.dumps(body)[:-1].encode() + b', "score": ' + token + b"}"
+
+    bodies = [hostile() if i % 3 == 1 else event_body("oura") for i in range(9)]
+    answers = await asyncio.gather(
+        *(client.post("/webhooks/oura", content=b, headers=sign("oura", b)) for b in bodies)
+    )
+    for i, answer in enumerate(answers):
+        if i % 3 == 1:
+            assert answer.status_code == 422, answer.text
+            detail = answer.json()["detail"]
+            assert "cannot be stored" in detail
+            assert "\n" not in detail
+        else:
+            assert answer.status_code == 202, answer.text
+    # Retried by the provider: still 422, never a 503 that would be retried for days.
+    again = hostile()
+    retry = await client.post("/webhooks/oura", content=again, headers=sign("oura", again))
+    assert retry.status_code == 422
+    assert (await client.get("/ready")).status_code == 200
+
+
+async def test_the_same_event_twice_at_the_same_instant(client: httpx.AsyncClient) -> None:
+    for source in SOURCES:
+        body = event_body(source)
+        headers = sign(source, body)
+        answers = await asyncio.gather(
+            *(client.post(f"/webhooks/{source}", content=body, headers=headers) for _ in range(4))
+        )
+        assert sorted(a.status_code for a in answers) == [200, 200, 200, 202], source
+        assert len({a.json()["event_id"] for a in answers}) == 1
+
+
 async def test_oversized_body_is_413(client: httpx.AsyncClient) -> None:
     body = json.dumps({"pad": "x" * 5000}).encode()
     r = await client.post("/webhooks/whoop", content=body, headers=sign("whoop", body))

@@ -21,7 +21,7 @@ import asyncpg
 import pytest
 
 from bridge_service.schema import Envelope
-from bridge_service.storage.base import Backlog, StorageUnavailable, Store
+from bridge_service.storage.base import Backlog, StorageUnavailable, Store, UnstorableEvent
 from bridge_service.storage.factory import make_store
 from bridge_service.storage.postgres import PostgresStore
 from bridge_service.storage.sqlite import SqliteStore
@@ -164,6 +164,101 @@ async def test_concurrent_inserts_each_get_their_own_answer(store: Store) -> Non
     assert (await store.backlog()).count == 4
     claimed = await store.claim(10, 30, "t")
     assert [row.event_id for row in claimed] == ["a", "b", "c", "d"]
+
+
+async def test_a_row_the_database_refuses_never_fails_its_batch(store: Store) -> None:
+    """An event whose data no store can hold (here built past the parser, which
+    refuses such bodies first) fails alone: its neighbours in the same batch
+    are stored, and the database stays available."""
+    bad = [
+        envelope("bad-inf", payload={"x": float("inf")}),
+        envelope("bad-nan", payload={"x": float("nan")}),
+        envelope("bad-surrogate", payload={"x": "\ud800"}),
+    ]
+    if store.backend == "postgresql":  # SQLite text holds NUL; PostgreSQL's does not
+        bad.append(envelope("bad-nul", payload={"x": "a\u0000b"}))
+    good = [envelope(f"good-{i}") for i in range(6)]
+    mixed: list[Envelope] = []
+    for i, refused in enumerate(bad):
+        mixed += [good[i], refused]
+    mixed.append(good[4])
+    results = await asyncio.gather(
+        *(store.insert(e, wire_or_raw(e)) for e in mixed), return_exceptions=True
+    )
+    for env, result in zip(mixed, results, strict=True):
+        if env.event_id.startswith("bad"):
+            assert isinstance(result, UnstorableEvent), (env.event_id, result)
+            assert "\n" not in str(result)
+        else:
+            assert result is True, (env.event_id, result)
+    assert await insert(store, "good-5") is True  # the store is still working
+    stored = [e.event_id for e in mixed if e.event_id.startswith("good")] + ["good-5"]
+    assert sorted(await store.event_ids()) == sorted(stored)
+    assert (await store.backlog()).count == len(stored)
+
+
+def wire_or_raw(env: Envelope) -> bytes:
+    """The published value; envelopes pydantic cannot serialise get a stand-in (the
+    database is what refuses them here)."""
+    try:
+        return wire(env)
+    except ValueError:
+        return b"{}"
+
+
+async def test_a_second_copy_waits_for_the_first_copys_outcome(
+    new_store: StoreMaker, target: str | Path
+) -> None:
+    """The same event twice in one batch: the copy is "duplicate" only once the
+    first copy is durable; when the write fails, both copies fail."""
+    store = await new_store()
+    if isinstance(target, str):
+        conn = await asyncpg.connect(target)
+        schema = store._dsn.rsplit("search_path=", 1)[1]  # type: ignore[attr-defined]
+        try:
+            await conn.execute(
+                f"""
+                CREATE FUNCTION {schema}.refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+                BEGIN
+                  IF NEW.event_id LIKE 'doomed%' THEN RAISE EXCEPTION 'injected failure'; END IF;
+                  RETURN NEW;
+                END $$;
+                CREATE TRIGGER refuse BEFORE INSERT ON {schema}.outbox
+                  FOR EACH ROW EXECUTE FUNCTION {schema}.refuse();
+                """
+            )
+        finally:
+            await conn.close()
+        failure: type[Exception] = StorageUnavailable
+    else:
+        db = sqlite3.connect(target)
+        db.executescript(
+            """
+            CREATE TRIGGER refuse BEFORE INSERT ON outbox
+            WHEN NEW.event_id LIKE 'doomed%'
+            BEGIN SELECT RAISE(ABORT, 'injected failure'); END;
+            """
+        )
+        db.close()
+        failure = UnstorableEvent  # SQLite reports a trigger's ABORT as a constraint error
+    doomed = envelope("doomed-1")
+    results = await asyncio.gather(
+        store.insert(doomed, wire(doomed)),
+        store.insert(doomed, wire(doomed)),
+        insert(store, "fine-1"),
+        store.insert(doomed, wire(doomed)),
+        return_exceptions=True,
+    )
+    for copy in (results[0], results[1], results[3]):
+        assert isinstance(copy, failure), results  # never "False": nothing was stored
+    # A failed statement fails its batch (503, retried) unless the row alone was refused.
+    assert results[2] is True or isinstance(results[2], StorageUnavailable), results
+    assert await store.event_ids() == (["fine-1"] if results[2] is True else [])
+
+    ok = envelope("twice-1")
+    results = await asyncio.gather(store.insert(ok, wire(ok)), store.insert(ok, wire(ok)))
+    assert results == [True, False]
+    assert (await store.backlog()).count == len(await store.event_ids())
 
 
 async def test_event_ids_in_insertion_order(store: Store) -> None:
