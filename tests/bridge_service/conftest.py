@@ -107,3 +107,22 @@ async def read_topic(
         finally:
             await consumer.stop()
     return records
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The fault matrix's figures, when fault tests ran (README: bridge faults)."""
+    from tests.bridge_service.load import FAULT_FIGURES
+
+    if not FAULT_FIGURES:
+        return
+    write = terminalreporter.write_line
+    terminalreporter.section("bridge fault matrix")
+    write(
+        f"{'scenario':58} {'acked':>6} {'stored':>6} {'publ.':>6} {'kafka':>6} "
+        f"{'lost':>5} {'db dup':>6} {'hostile':>7}"
+    )
+    for f in FAULT_FIGURES:
+        write(
+            f"{f.scenario:58} {f.acknowledged:6} {f.stored:6} {f.published:6} "
+            f"{f.kafka_records:6} {f.lost:5} {f.duplicated_in_db:6} {f.hostile:7}"
+        )
