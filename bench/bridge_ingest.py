@@ -1,6 +1,7 @@
 """Webhook ingest throughput of the bridge, side by side with a bare uvicorn ceiling.
 
     .venv/bin/python bench/bridge_ingest.py [--seconds 15] [--connections 32] [--workers N ...]
+        [--baseline TREE]
 
 Starts throwaway PostgreSQL, Redis and Kafka (tests/services), then for each
 worker count: the bridge (``auren-bridge serve``) on a fresh database and
@@ -337,6 +338,7 @@ def topic_size(bootstrap: str, topic: str) -> int | None:
 
 @dataclass
 class Outcome:
+    label: str
     workers: int
     bridge: WrkResult
     ceiling: WrkResult | None
@@ -364,6 +366,9 @@ def run_config(
     kafka: Kafka,
     workdir: Path,
     started: list[Any],
+    label: str = "bridge",
+    extra_env: dict[str, str] | None = None,
+    ceiling_run: bool = True,
 ) -> Outcome:
     tag = uuid.uuid4().hex[:8]
     dsn = new_database(pg, f"bench_{tag}")
@@ -382,11 +387,12 @@ def run_config(
             "WORKERS": str(workers),
             "LOG_LEVEL": "WARNING",
             **dict(kv.split("=", 1) for kv in args.bridge_env),
+            **(extra_env or {}),
         },
         workdir=bdir,
     )
     started.append(bridge)
-    print(f"\n== WORKERS={workers}: bridge starting (database bench_{tag}, topic {topic})")
+    print(f"\n== WORKERS={workers}: {label} starting (database bench_{tag}, topic {topic})")
     bridge.start()
 
     count = args.requests or int(args.seconds * args.max_rate)
@@ -424,7 +430,7 @@ def run_config(
     started.remove(bridge)
 
     ceiling = None
-    if not args.no_ceiling:
+    if ceiling_run and not args.no_ceiling:
         bare, url = start_bare(workdir, workers)
         started.append(bare)
         try:
@@ -437,6 +443,7 @@ def run_config(
     for f in (main_file, warm_file):
         f.unlink(missing_ok=True)
     return Outcome(
+        label=label,
         workers=workers,
         bridge=result,
         ceiling=ceiling,
@@ -469,7 +476,7 @@ def report(outcomes: list[Outcome], args: argparse.Namespace) -> None:
     rows: list[tuple[str, ...]] = []
     header: list[str] = [""]
     for o in outcomes:
-        header += [f"bridge w={o.workers}", f"ceiling w={o.workers}"]
+        header += [f"{o.label} w={o.workers}", f"ceiling w={o.workers}"]
 
     def cell(r: WrkResult | None, fn: Any) -> str:
         return "-" if r is None else str(fn(r))
@@ -527,7 +534,7 @@ def report(outcomes: list[Outcome], args: argparse.Namespace) -> None:
     for o in outcomes:
         ok_db = o.accepted_total <= o.events <= o.accepted_total + o.unanswered_total
         warm_202 = o.warmup.status(202) if o.warmup else 0
-        print(f"WORKERS={o.workers}:")
+        print(f"{o.label}, WORKERS={o.workers}:")
         print(
             f"  events in the database: {o.events:,}; 202s: {o.accepted_total:,} "
             f"(run {o.bridge.status(202):,} + warm-up {warm_202:,}); requests cut off "
@@ -605,6 +612,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="extra environment for the bridge (repeatable), e.g. RELAY_BATCH_SIZE=1000, "
         "or PYTHONPATH=/path/to/a/patched/copy to measure a change",
     )
+    p.add_argument(
+        "--baseline",
+        metavar="TREE",
+        help="also measure the bridge_service of another checkout (e.g. a git worktree of "
+        "the previous commit), same load, same run, before this tree's",
+    )
     p.add_argument("--no-ceiling", action="store_true", help="skip the bare uvicorn run")
     p.add_argument("--keep", action="store_true", help="keep the work dir (logs)")
     return p.parse_args(argv)
@@ -632,6 +645,22 @@ def main(argv: list[str] | None = None) -> int:
         started.append(kafka)
         kafka.start()
         for workers in args.workers:
+            if args.baseline:
+                # The same load on another tree's bridge_service, in the same run.
+                outcomes.append(
+                    run_config(
+                        workers,
+                        args,
+                        pg,
+                        redis,
+                        kafka,
+                        workdir,
+                        started,
+                        label="baseline",
+                        extra_env={"PYTHONPATH": str(Path(args.baseline).resolve())},
+                        ceiling_run=False,
+                    )
+                )
             outcomes.append(run_config(workers, args, pg, redis, kafka, workdir, started))
         report(outcomes, args)
     except KeyboardInterrupt:
