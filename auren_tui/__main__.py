@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from auren_tui import __version__
 from auren_tui.cli import (
     Parser,
+    audit,
     demo,
     health,
     profile,
@@ -44,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     tail.register(commands)
     webhook.register(commands)
     restore.register(commands)
+    audit.register(commands)
     demo.register(commands)
     return parser
 

@@ -71,6 +71,11 @@ def register(commands: Commands) -> None:
     restore.add_argument(
         "--prune", action="store_true", help="instead: remove -failed- containers beyond the last 3"
     )
+    restore.add_argument(
+        "--break-lock",
+        action="store_true",
+        help="instead: show who holds the restore lock and remove it (type the container's name)",
+    )
     _target(restore)
     restore.set_defaults(handler=handle_restore)
 
@@ -234,62 +239,71 @@ def handle_history(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def handle_restore(args: argparse.Namespace, ctx: Context) -> int:
-    from auren_tui.core.restore.engine import STEPS, RestoreError, prune_failed
-    from auren_tui.core.restore.spec import SpecError
+    from auren_tui.core.restore.engine import STEPS, RestoreError
 
     target = Target(args, ctx)
     try:
         if args.read_only or target.read_only:
+            what = "breaking a lock" if args.break_lock else "pruning" if args.prune else "restore"
             raise CliError(
-                f"profile {target.profile.name!r} is read-only: restore changes the server; refused"
+                f"profile {target.profile.name!r} is read-only: {what} changes the server; refused"
             )
         name = target.container_of(args.service)
+        if args.break_lock:
+            return _break_lock(args, ctx, target, name)
         if args.prune:
-            doomed = prune_failed(target.docker(), name, dry_run=True)
-            for old in doomed:
-                ctx.say(f"remove {old}")
-            if not doomed:
-                ctx.say(f"nothing to prune: at most 3 {name}-failed- containers")
-            if args.dry_run or not doomed or not _confirm(args, ctx, args.service):
-                return EXIT_OK
-            prune_failed(target.docker(), name)
-            return EXIT_OK
-        try:
-            known = target.store.load(args.service)
-        except SpecError as exc:
-            raise CliError(str(exc)) from None
+            return _prune(args, ctx, target, name)
+        known = _cli_errors(target.store.load, args.service)
         restorer = _cli_errors(
             target.core.restorer, known,
             lambda step, state, detail: _progress(ctx, step, state, detail),
             args.stop_timeout, args.health_timeout,
         )  # fmt: skip
-        if restorer.stale_lock():
-            if args.dry_run:
-                ctx.say(f"found an interrupted restore of {name} (its lock is stale)")
-            else:
-                ctx.say(f"note: {restorer.recover()}")
-        ctx.say(f"restore {name} to known-good v{known.version} ({known.image_id[:19]}):")
-        if restorer.current() is None:
-            ctx.say(f"  no container named {name}: it will be created")
+        try:
+            recovery = restorer.recovery_plan()
+        except RestoreError as exc:
+            raise CliError(str(exc)) from None
+        if recovery is not None:
+            # Recovery changes the server: shown first, and confirmed with the restore.
+            for line in recovery.lines():
+                ctx.say(line)
+            if recovery.disagreement:
+                raise CliError(
+                    "journal and server disagree: nothing changed. Check `docker ps -a` on "
+                    f"the server; `auren-tui restore {args.service} --break-lock` releases the "
+                    "lock once you have put things right"
+                )
+        if recovery is not None and recovery.keeps_new:
+            ctx.say(f"then {name} is already restored: nothing more to do")
         else:
-            _, changes, _ = running_diff(target, args.service)
-            for change in changes:
-                ctx.say("  " + change.line())
-            if not changes:
-                ctx.say("  the running container already matches the spec")
-        for step, text in STEPS:
-            ctx.say(f"  {step:7} {text}")
+            ctx.say(f"restore {name} to known-good v{known.version} ({known.image_id[:19]}):")
+            if restorer.current() is None:
+                ctx.say(f"  no container named {name}: it will be created")
+            elif recovery is None:
+                _, changes, _ = running_diff(target, args.service)
+                for change in changes:
+                    ctx.say("  " + change.line())
+                if not changes:
+                    ctx.say("  the running container already matches the spec")
+            for step, text in STEPS:
+                ctx.say(f"  {step:7} {text}")
         if args.dry_run:
             ctx.say("dry run: nothing changed")
             return EXIT_OK
         if not _confirm(args, ctx, args.service):
             raise CliError("not confirmed; nothing changed")
         try:
-            outcome = restorer.run()
+            outcome = restorer.run(recover=recovery is not None)
         except RestoreError as exc:
             raise CliError(str(exc)) from None
     finally:
         target.close()
+    if outcome.recovered:
+        ctx.say(f"note: {outcome.recovered}")
+    if outcome.lock_held:
+        ctx.say(f"warning: {outcome.lock_held}")
+    if outcome.result == "recovered":
+        return EXIT_OK
     if outcome.result == "restored":
         kept = f"; the failed one is kept as {outcome.failed_name}" if outcome.failed_name else ""
         ctx.say(f"restored {name} from v{known.version}: healthy{kept}")
@@ -298,15 +312,72 @@ def handle_restore(args: argparse.Namespace, ctx: Context) -> int:
     return EXIT_FAILURE
 
 
+def _break_lock(args: argparse.Namespace, ctx: Context, target: Target, name: str) -> int:
+    """Show who holds the restore lock, and remove it once the name is typed back."""
+    from auren_tui.core.restore.engine import AuditLog, Restorer
+    from auren_tui.core.restore.spec import RunSpec
+
+    stub = RunSpec(service=args.service, container=name, image_id="")
+    restorer = Restorer(
+        target.docker(), stub, {}, profile=target.profile.name,
+        audit=AuditLog(target.core.audit_path),
+        journal_dir=ctx.locations.state_dir / "restore",
+    )  # fmt: skip
+    holder = restorer.lock_holder()
+    if holder is None:
+        ctx.say(f"{name} has no restore lock: nothing to break")
+        return EXIT_OK
+    ctx.say(f"the restore lock of {name} is held by {holder}")
+    if restorer.pending() is not None:
+        ctx.say("  an interrupted restore of this machine is in the journal: after breaking the")
+        ctx.say(f"  lock, `auren-tui restore {args.service}` shows how it would recover it")
+    if args.dry_run:
+        ctx.say("dry run: nothing changed")
+        return EXIT_OK
+    ctx.say("break it only if that restore is not running any more (a second restore at the")
+    ctx.say("same time can leave the service stopped)")
+    if not _confirm(args, ctx, name):
+        raise CliError("not confirmed; nothing changed")
+    labels = restorer.break_lock()
+    if labels is None:
+        ctx.say(f"{name}'s lock was released meanwhile")
+    else:
+        ctx.say(f"broke the restore lock of {name} (held by {holder})")
+    return EXIT_OK
+
+
+def _prune(args: argparse.Namespace, ctx: Context, target: Target, name: str) -> int:
+    from auren_tui.core.restore.engine import AuditLog, prune_failed, who_am_i
+
+    doomed = prune_failed(target.docker(), name, dry_run=True)
+    for old in doomed:
+        ctx.say(f"remove {old}")
+    if not doomed:
+        ctx.say(f"nothing to prune: at most 3 {name}-failed- containers")
+    if args.dry_run or not doomed or not _confirm(args, ctx, args.service):
+        return EXIT_OK
+    audit = AuditLog(target.core.audit_path)
+    try:
+        removed = prune_failed(target.docker(), name)
+    except Exception as exc:
+        audit.write(who=who_am_i(), profile=target.profile.name, container=name,
+                    action="prune", outcome="failed", reason=str(exc)[:300])  # fmt: skip
+        raise CliError(f"prune of {name} failed: {exc}") from None
+    audit.write(who=who_am_i(), profile=target.profile.name, container=name,
+                action="prune", removed=removed, outcome="done")  # fmt: skip
+    return EXIT_OK
+
+
 def _progress(ctx: Context, step: str, state: str, detail: str) -> None:
     ctx.say(f"[{state:8}] {step}" + (f": {detail}" if detail else ""))
     ctx.out.flush()
 
 
-def _confirm(args: argparse.Namespace, ctx: Context, service: str) -> bool:
+def _confirm(args: argparse.Namespace, ctx: Context, word: str) -> bool:
+    """The operator typed ``word`` back (or gave --yes). No terminal: refused."""
     if args.yes:
         return True
     if not ctx.stdin.isatty():
-        raise UsageError("not a terminal: pass --yes to confirm (or --dry-run)")
-    print(f"type {service} to go ahead: ", end="", file=ctx.err, flush=True)
-    return ctx.stdin.readline().strip() == service
+        raise UsageError("not a terminal: pass --yes to confirm (or --dry-run); nothing changed")
+    print(f"type {word} to go ahead: ", end="", file=ctx.err, flush=True)
+    return ctx.stdin.readline().strip() == word

@@ -207,12 +207,12 @@ class Collector:
     # ---- docker -------------------------------------------------------------------------
     def _docker_client(self, url: str) -> docker.DockerClient:
         if self._docker is None or self._docker_url != url:
-            import docker
+            from auren_tui.core.restore.session import docker_client
 
             self._drop_docker()
             # The SDK wants whole seconds; version "auto" costs one /version call, once.
-            self._docker = docker.DockerClient(
-                base_url=url, timeout=max(1, math.ceil(self.timeout))
+            self._docker = docker_client(
+                url, timeout=max(1, math.ceil(self.timeout)), keep_alive=True
             )
             self._docker_url = url
         return self._docker

@@ -53,9 +53,17 @@ class Containers(Protocol):
         """What a restore would do; ``SpecError`` when there is no known-good spec."""
         ...
 
-    def restore(self, service: str, on_step: StepCallback) -> Outcome:
-        """Restore ``service`` (``LockHeld``/``RestoreError`` when it cannot start); an
-        interrupted restore found first is finished or rolled back (``.recovered``)."""
+    def restore(self, service: str, on_step: StepCallback, *, recover: bool = False) -> Outcome:
+        """Restore ``service`` (``LockHeld``/``RestoreError`` when it cannot start).
+
+        An interrupted restore found first is ``RecoveryNeeded`` unless ``recover``
+        (its plan was shown and confirmed): then it is finished or rolled back first
+        (``.recovered``).
+        """
+        ...
+
+    def break_lock(self, service: str) -> str | None:
+        """Remove the restore lock of ``service``'s container (confirmed); its holder."""
         ...
 
     def close(self) -> None: ...
@@ -126,21 +134,44 @@ class LiveContainers:
         return stats_of(self._client(), name)
 
     def act(self, name: str, action: Action) -> None:
-        act(self._client(), name, action)
+        client = self._client()
+        before = _container_id(client, name)
+        try:
+            act(client, name, action)
+        except Exception as exc:
+            self.target().audit(action=action, container=name, before=before,
+                                outcome="failed", reason=one_line(exc))  # fmt: skip
+            raise
+        self.target().audit(action=action, container=name, before=before,
+                            after=_container_id(client, name), outcome="done")  # fmt: skip
 
     def plan(self, service: str) -> Plan:
         return self.target().plan(service)
 
-    def restore(self, service: str, on_step: StepCallback) -> Outcome:
+    def restore(self, service: str, on_step: StepCallback, *, recover: bool = False) -> Outcome:
         target = self.target()
         restorer = target.restorer(target.store.load(service), on_step)
-        return restorer.run()  # recovers a stale lock of this machine first
+        return restorer.run(recover=recover)
+
+    def break_lock(self, service: str) -> str | None:
+        target = self.target()
+        restorer = target.restorer(target.store.load(service))
+        holder = restorer.lock_holder()
+        return holder if restorer.break_lock() is not None else None
 
     def close(self) -> None:
         with self._lock:
             if self._target is not None:
                 self._target.close()
                 self._target = None
+
+
+def _container_id(client: Any, name: str) -> str:
+    """The short id of the container named ``name`` now ("" if none or unreachable)."""
+    try:
+        return str(client.containers.get(name).short_id)
+    except Exception:
+        return ""
 
 
 @dataclass
@@ -171,8 +202,11 @@ class ReplayContainers:
     def plan(self, service: str) -> Plan:
         raise SpecError(f"no known-good spec for {service} in a replay")
 
-    def restore(self, service: str, on_step: StepCallback) -> Outcome:
+    def restore(self, service: str, on_step: StepCallback, *, recover: bool = False) -> Outcome:
         raise RestoreError("a replay restores nothing")
+
+    def break_lock(self, service: str) -> str | None:
+        raise RestoreError("a replay holds no lock")
 
     def close(self) -> None:
         return None

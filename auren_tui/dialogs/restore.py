@@ -130,6 +130,11 @@ class RestoreDialog(ModalScreen[bool]):
                 self.query_one(widget).display = False
             return
         self._plan_text(describe(message.plan))
+        if message.plan.recovery is not None and message.plan.recovery.disagreement:
+            # Nothing can be done from here: the journal and the server disagree.
+            for widget in ("#restore-confirm", "#restore"):
+                self.query_one(widget).display = False
+            return
         box = self.query_one("#restore-confirm", Input)
         box.disabled = False
         box.focus()
@@ -167,8 +172,8 @@ class RestoreDialog(ModalScreen[bool]):
         lines = ["dry run: nothing changed."]
         if plan.holder:
             lines.append(f"The lock is held by {plan.holder}: a restore now would be refused.")
-        if plan.stale_lock:
-            lines.append("An interrupted restore of this machine would be rolled back first.")
+        if plan.recovery is not None:
+            lines += plan.recovery.lines()
         lines.append(
             f"{len(plan.changes)} difference(s) would be undone; the current container would "
             f"be kept as {plan.container}-failed-<UTC time>."
@@ -200,7 +205,8 @@ class RestoreDialog(ModalScreen[bool]):
             self.post_message(StepChanged(step, state, detail))  # thread-safe
 
         try:
-            outcome = self.containers.restore(self.service, on_step)
+            recover = self.plan is not None and self.plan.recovery is not None
+            outcome = self.containers.restore(self.service, on_step, recover=recover)
         except LockHeld as exc:
             self.post_message(Finished(None, str(exc), locked=True))
         except (RestoreError, SpecError) as exc:
@@ -218,19 +224,22 @@ class RestoreDialog(ModalScreen[bool]):
     @on(Finished)
     def _finished(self, message: Finished) -> None:
         self.running, self.ran = False, True
-        outcome = self.query_one("#restore-outcome", Static)
         out = message.outcome
         if out is None:
             title = "refused" if message.locked else "not restored"
-            outcome.update(Text.assemble((f"{title}: ", "bold red"), message.error))
+            text = Text.assemble((f"{title}: ", "bold red"), message.error)
+        elif out.result == "recovered":
+            text = Text(f"{self.container}: {out.recovered}", style="bold green")
         elif out.result == "restored":
             kept = f"; the failed container is kept as {out.failed_name}" if out.failed_name else ""
             text = Text.assemble((f"restored {self.container}: healthy", "bold green"), kept)
             if out.recovered:
                 text.append(f"\n{out.recovered}", style="italic")
-            outcome.update(text)
         else:
-            outcome.update(Text.assemble((f"{out.result}: ", "bold red"), out.reason))
+            text = Text.assemble((f"{out.result}: ", "bold red"), out.reason)
+        if out is not None and out.lock_held:
+            text.append(f"\n{out.lock_held}", style="bold red")
+        self.query_one("#restore-outcome", Static).update(text)
         self.query_one("#close", Button).focus()
 
 
@@ -244,8 +253,13 @@ def describe(plan: Plan) -> Text:
             f"image {spec.image_id[:19]}\n\n",
             style="dim",
         )
+    if plan.recovery is not None:
+        text.append("first, an interrupted restore (confirmed with this one):\n", style="bold")
+        for line in plan.recovery.lines():
+            text.append(f"  {line}\n", style="yellow")
+        text.append("\n")
     text.append("running vs known-good:\n", style="bold")
-    for line in plan.lines():
+    for line in plan.diff_lines():
         style = {"+": "green", "-": "red", "~": "yellow"}.get(line[:1], "")
         text.append(f"  {line}\n", style=style)
     if plan.holder:

@@ -60,11 +60,14 @@ class Reporter:
         self.post = post
         self.every = every
         self.tally = Tally()
-        self.last = 0.0
+        # None, not 0.0: the monotonic clock starts near 0 at boot, so "0.0" would
+        # swallow the first view on a machine up for less than ``every`` seconds.
+        self.last: float | None = None
 
     def __call__(self, stats: LoadStats) -> None:
         now = time.monotonic()
-        if now - self.last < self.every and stats.done < stats.total:
+        recent = self.last is not None and now - self.last < self.every
+        if recent and stats.done < stats.total:
             return
         self.last = now
         self.post(self.tally.view(stats))

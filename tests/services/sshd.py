@@ -330,6 +330,12 @@ class Sshd:
             self._proc = None
         self._kill_user_processes()
 
+    def drop_sessions(self) -> None:
+        """End every open connection while the server keeps listening (a network
+        drop, or a NAT forgetting the connection): clients must reconnect."""
+        if self._proc is not None and self._proc.running():
+            self._end_sessions(self._proc.pid)
+
     @staticmethod
     def _end_sessions(listener: int) -> None:
         """End every connection of ``listener`` without leaving orphans.

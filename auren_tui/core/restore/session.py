@@ -17,7 +17,13 @@ from pydantic import SecretStr
 from auren_tui.core.catalog import Catalog
 from auren_tui.core.connection import Connection
 from auren_tui.core.paths import Locations
-from auren_tui.core.restore.engine import AuditLog, Restorer, StepCallback, who_am_i
+from auren_tui.core.restore.engine import (
+    AuditLog,
+    RecoveryPlan,
+    Restorer,
+    StepCallback,
+    who_am_i,
+)
 from auren_tui.core.restore.spec import Change, RunSpec, SecretRef, SpecError, capture, diff
 from auren_tui.core.restore.store import SpecStore
 from auren_tui.core.secrets import SecretStore
@@ -50,14 +56,31 @@ def no_docker_help(profile: str, target: str, local: bool) -> str:
     )
 
 
-def docker_client(url: str) -> Any:
-    """A docker SDK client for ``url`` that never reuses a connection."""
-    import docker
+def docker_client(url: str, timeout: int = 60, *, keep_alive: bool = False) -> Any:
+    """The one Docker SDK client of auren-tui, for ``url`` (local, or through SSH).
 
-    client = docker.DockerClient(base_url=url, timeout=60)
-    # Over SSH each connection is a `docker system dial-stdio` channel, which may
-    # end between requests: never reuse one (a POST is not retried).
-    client.api.headers["Connection"] = "close"
+    Over SSH each connection is a ``docker system dial-stdio`` channel, which may
+    end between requests: no connection is reused unless ``keep_alive`` (the
+    dashboard's frequent polls, where a reused connection found closed is simply
+    retried). A connection reset while a
+    read-only request (GET, HEAD) is in flight is an expected event there, so
+    those are retried (up to 3 times, 0.2 s backoff); requests that change
+    something are not — the restore engine checks the server before repeating
+    one of its steps.
+    """
+    import docker
+    from urllib3.util.retry import Retry
+
+    client = docker.DockerClient(base_url=url, timeout=timeout)
+    if not keep_alive:
+        client.api.headers["Connection"] = "close"
+    retry = Retry(
+        total=3, connect=3, read=3, other=0, status=0, redirect=0,
+        allowed_methods=frozenset({"GET", "HEAD"}), backoff_factor=0.2,
+        raise_on_status=False,
+    )  # fmt: skip
+    for adapter in client.api.adapters.values():
+        adapter.max_retries = retry
     return client
 
 
@@ -81,12 +104,18 @@ class Plan:
     changes: list[Change]
     exists: bool
     """Whether a container named ``container`` exists (else it will be created)."""
-    stale_lock: bool
+    recovery: RecoveryPlan | None
+    """An interrupted restore of this machine to finish or undo first (shown, confirmed)."""
     holder: str | None
     """Who holds the restore lock now, if anyone."""
 
     def lines(self) -> list[str]:
-        """The diff as masked lines (env values never shown)."""
+        """The recovery (if any), then the diff as masked lines (env values never shown)."""
+        first = self.recovery.lines() if self.recovery is not None else []
+        return first + self.diff_lines()
+
+    def diff_lines(self) -> list[str]:
+        """The diff alone, masked."""
         if not self.exists:
             return [f"no container named {self.container}: it will be created"]
         if not self.changes:
@@ -234,8 +263,13 @@ class DockerTarget:
         exists = restorer.current() is not None
         changes = self.running_diff(service)[1] if exists else []
         return Plan(
-            service, name, known, changes, exists, restorer.stale_lock(), restorer.lock_holder()
-        )
+            service, name, known, changes, exists, restorer.recovery_plan(),
+            restorer.lock_holder(),
+        )  # fmt: skip
+
+    def audit(self, **entry: Any) -> None:
+        """One audit line for a change to the server made outside a restore."""
+        AuditLog(self.audit_path).write(who=who_am_i(), profile=self.profile, **entry)
 
     def close(self) -> None:
         if self._client is not None:

@@ -10,6 +10,7 @@ go into the spec: they are stored in the keyring and the spec names them.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -19,6 +20,10 @@ SECRET_KEY = re.compile(
     r"(SECRET|PASSWORD|PASSWD|PASSPHRASE|TOKEN|API_?KEY|PRIVATE|CREDENTIAL|DSN|AUTH)", re.I
 )
 CREDENTIAL_URL = re.compile(r"^[a-z][a-z0-9+.-]*://[^/@\s:]+:[^/@\s]+@", re.I)
+
+
+ATTEMPT_LABEL = "auren.restore-attempt"
+"""Set on a container a restore created (which attempt): never part of a spec."""
 
 
 class SpecError(ValueError):
@@ -161,9 +166,18 @@ def is_secret(key: str, value: str) -> bool:
 
 
 def secret_name(service: str, key: str) -> str:
-    """The keyring name of an env secret (profile-scoped by the store)."""
-    clean = re.sub(r"[^A-Za-z0-9_-]", "_", f"env-{service}-{key}")
-    return clean[:64]
+    """The keyring name of an env secret (profile-scoped by the store).
+
+    Distinct keys always get distinct names: a key that had to be cleaned
+    (``DB.PASSWORD`` next to ``DB_PASSWORD``) or shortened carries a hash of
+    its exact spelling.
+    """
+    raw = f"env-{service}-{key}"
+    clean = re.sub(r"[^A-Za-z0-9_-]", "_", raw)
+    if clean == raw and len(clean) <= 64:
+        return clean
+    digest = hashlib.sha256(raw.encode("utf-8", "surrogatepass")).hexdigest()[:10]
+    return f"{clean[:53]}-{digest}"
 
 
 def _env_dict(items: list[str] | None) -> dict[str, str]:
@@ -198,7 +212,11 @@ def capture(
         else:
             env[key] = value
     image_labels = image_config.get("Labels") or {}
-    labels = {k: v for k, v in (config.get("Labels") or {}).items() if image_labels.get(k) != v}
+    labels = {
+        k: v
+        for k, v in (config.get("Labels") or {}).items()
+        if image_labels.get(k) != v and k != ATTEMPT_LABEL
+    }
     ports = {
         port: tuple((b.get("HostIp") or "", b.get("HostPort") or "") for b in binds or [])
         for port, binds in (host.get("PortBindings") or {}).items()
