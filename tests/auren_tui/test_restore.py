@@ -19,9 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import docker
 import pytest
 
 from auren_tui.core.restore.engine import LOCK_SUFFIX
+from auren_tui.core.restore.spec import ATTEMPT_LABEL
 from tests.auren_tui.kafka_util import BIN
 from tests.services.base import wait_until
 from tests.services.docker import (
@@ -355,3 +357,117 @@ def test_two_restores_at_once_the_second_is_refused(server: Server, env: dict[st
     assert healthy(server)
     assert not any(n.endswith(LOCK_SUFFIX) for n in names(server))
     assert len([n for n in names(server) if n.startswith(NAME + "-failed-")]) == 1
+
+
+def _normalised(attrs: dict[str, Any]) -> dict[str, Any]:
+    """What decides how a container runs, from docker inspect (ids and times left out)."""
+    config, host = attrs["Config"], attrs["HostConfig"]
+    labels = {k: v for k, v in (config.get("Labels") or {}).items() if k != ATTEMPT_LABEL}
+    networks = {
+        name: {
+            "aliases": sorted(
+                a
+                for a in ep.get("Aliases") or []
+                if a not in (attrs["Id"][:12], NAME, config.get("Hostname"))
+            ),
+            "ipam": ep.get("IPAMConfig"),
+        }
+        for name, ep in (attrs["NetworkSettings"].get("Networks") or {}).items()
+    }
+    keep_host = (
+        "Binds", "PortBindings", "RestartPolicy", "NetworkMode", "ExtraHosts", "Ulimits",
+        "LogConfig", "CapAdd", "CapDrop", "Devices", "SecurityOpt", "Tmpfs", "Init",
+        "Privileged", "ReadonlyRootfs", "ShmSize", "Sysctls", "Dns", "DnsSearch", "DnsOptions",
+        "GroupAdd", "Memory", "NanoCpus", "CpuShares", "PidsLimit",
+    )  # fmt: skip
+    return {
+        "image": attrs["Image"],
+        "env": sorted(config.get("Env") or []),
+        "cmd": config.get("Cmd"),
+        "entrypoint": config.get("Entrypoint"),
+        "user": config.get("User"),
+        "workdir": config.get("WorkingDir"),
+        "hostname": config.get("Hostname"),
+        "stop_signal": config.get("StopSignal"),
+        "stop_timeout": config.get("StopTimeout"),
+        "healthcheck": config.get("Healthcheck"),
+        "labels": labels,
+        "networks": networks,
+        "host": {k: host.get(k) for k in keep_host},
+    }
+
+
+def test_a_richly_configured_container_comes_back_the_same(
+    server: Server, env: dict[str, str]
+) -> None:
+    """Networks with aliases and a static address, extra hosts, ulimits, log config,
+    capabilities, devices, security options, tmpfs, init, stop signal and timeout,
+    compose's labels: after break and restore, docker inspect (normalised) is the
+    same as before the break."""
+    clean(server)
+    client = server.client()
+    try:
+        for net in client.networks.list(names=["auren-network", "auren-metrics"]):
+            net.remove()
+        ipam = docker.types.IPAMConfig(
+            pool_configs=[docker.types.IPAMPool(subnet="172.31.250.0/24")]
+        )
+        client.networks.create("auren-network", driver="bridge", internal=True, ipam=ipam)
+        client.networks.create("auren-metrics", driver="bridge", internal=True)
+        endpoint = client.api.create_endpoint_config(
+            aliases=["biometric-api", "bio"], ipv4_address="172.31.250.10"
+        )
+        created = client.api.create_container(
+            server.image, name=NAME, hostname="biometric-host", stop_signal="SIGINT",
+            stop_timeout=7, environment={"PORT": PORT, "API_SECRET": CANARY, "DB.PASSWORD": "a1",
+                                         "DB_PASSWORD": "b2"},
+            labels={"com.docker.compose.project": "auren",
+                    "com.docker.compose.service": "biometric", "com.auren.role": "biometric"},
+            networking_config=client.api.create_networking_config({"auren-network": endpoint}),
+            host_config=client.api.create_host_config(
+                network_mode="auren-network", extra_hosts={"db.internal": "10.0.0.5"},
+                ulimits=[docker.types.Ulimit(name="nofile", soft=1024, hard=2048)],
+                log_config=docker.types.LogConfig(type="json-file", config={"max-size": "1m"}),
+                cap_drop=["MKNOD"], cap_add=["NET_ADMIN"], devices=["/dev/null:/dev/mynull:rwm"],
+                security_opt=["no-new-privileges"], tmpfs={"/scratch": "size=1m"}, init=True,
+                restart_policy={"Name": "unless-stopped"}, shm_size=32 * 1024 * 1024,
+                pids_limit=200,
+            ),
+        )  # fmt: skip
+        client.api.connect_container_to_network(created["Id"], "auren-metrics", aliases=["metrics"])
+        original = client.containers.get(created["Id"])
+        original.start()
+        wait_container_health(original, "healthy", 30)
+        before = _normalised(client.containers.get(NAME).attrs)
+    finally:
+        client.close()
+    # The comparison below is only worth something if these are really set.
+    assert before["networks"]["auren-network"]["aliases"] == ["bio", "biometric-api"]
+    assert before["networks"]["auren-network"]["ipam"]["IPv4Address"] == "172.31.250.10"
+    assert before["networks"]["auren-metrics"]["aliases"] == ["metrics"]
+    assert before["host"]["Init"] is True
+    assert before["host"]["CapAdd"] == ["NET_ADMIN"]
+    assert before["host"]["Tmpfs"] == {"/scratch": "size=1m"}
+    assert (before["stop_signal"], before["stop_timeout"]) == ("SIGINT", 7)
+    assert before["labels"]["com.docker.compose.project"] == "auren"
+    done = cli(env, "spec", "capture", "biometric", "--profile", "srv")
+    assert done.returncode == 0, done.stderr
+    assert "3 env secrets in the keyring" in done.stdout  # DB.PASSWORD, DB_PASSWORD apart
+    run(server, port="notaport")  # the break: plain, none of the options above
+    wait_until(lambda: int(state(server)["RestartCount"]) >= 1, 30, "a restart loop")
+
+    restored = cli(env, "restore", "biometric", "--profile", "srv", "--yes")
+    assert restored.returncode == 0, restored.stdout + restored.stderr
+    after = _normalised(state(server))
+    assert after == before
+    assert "DB.PASSWORD=a1" in after["env"]
+    assert "DB_PASSWORD=b2" in after["env"]
+    diff = cli(env, "spec", "diff", "biometric", "--profile", "srv")
+    assert diff.returncode == 0, diff.stdout
+    client = server.client()
+    try:
+        clean(server)
+        for net in client.networks.list(names=["auren-network", "auren-metrics"]):
+            net.remove()
+    finally:
+        client.close()

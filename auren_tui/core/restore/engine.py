@@ -648,6 +648,7 @@ class Restorer:
         self._step("create", "running", f"image {self.spec.image_id[:19]}")
         new = self._retry("create", lambda: self._create(journal))
         self._record(new_id=new.id)
+        self._retry("connect networks", lambda: self.spec.connect_networks(self.client, new))
         self._retry("start", new.start)
         self._step("create", "done", new.short_id)
         self._step("health", "running", f"timeout {self.health_timeout:g} s")
@@ -658,10 +659,10 @@ class Restorer:
         """Create the new container; a repeat finds the one an earlier try created."""
         import docker.errors
 
-        kwargs = self.spec.create_kwargs(self.env, self.name)
-        kwargs["labels"] = {**kwargs.get("labels", {}), ATTEMPT_LABEL: journal.attempt}
         try:
-            return self.client.containers.create(**kwargs)
+            return self.spec.create(
+                self.client, self.env, self.name, {ATTEMPT_LABEL: journal.attempt}
+            )
         except docker.errors.APIError as exc:
             if getattr(exc, "status_code", None) == 409:
                 existing = self._get(self.name)

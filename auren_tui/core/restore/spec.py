@@ -2,15 +2,21 @@
 
 A spec is captured from ``docker inspect`` of a healthy container: the image
 by ID (and its tags/digests for people), entrypoint and command, the env it
-adds to its image's, ports, network, mounts, restart policy, the labels it
-adds, healthcheck, user and working dir. Values of secret-looking env keys
-(``*_SECRET``, ``*PASSWORD*``, ``*TOKEN*``, URLs with credentials, …) never
-go into the spec: they are stored in the keyring and the spec names them.
+adds to its image's, ports, network mode and every network with its aliases
+and static addresses, mounts, restart policy, every label it adds
+(compose's included, so ``docker compose ps`` still knows a restored
+container), healthcheck, user, working dir, stop signal and timeout, and the
+run options (``OPTIONS``: extra hosts, ulimits, log config, capabilities,
+devices, security options, tmpfs, init, privileges, resources, DNS, hostname).
+Values of secret-looking env keys (``*_SECRET``, ``*PASSWORD*``, ``*TOKEN*``,
+URLs with credentials, …) never go into the spec: they are stored in the
+keyring and the spec names them.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -60,6 +66,11 @@ class RunSpec:
     healthcheck: dict[str, Any] | None = None
     user: str = ""
     workdir: str = ""
+    networks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Every user-defined network: ``{"aliases": [...], "ipv4": "", "ipv6": ""}``."""
+    options: dict[str, Any] = field(default_factory=dict)
+    """Run options (``OPTIONS``), as docker SDK ``containers.create`` arguments."""
+    stop_timeout: int | None = None
     captured_at: str = ""
     captured_by: str = ""
     version: int = 0
@@ -103,6 +114,11 @@ class RunSpec:
                 healthcheck=data.get("healthcheck"),
                 user=str(data.get("user") or ""),
                 workdir=str(data.get("workdir") or ""),
+                networks={str(k): dict(v) for k, v in dict(data.get("networks") or {}).items()},
+                options={
+                    str(k): v for k, v in dict(data.get("options") or {}).items() if k in OPTIONS
+                },
+                stop_timeout=_int_or_none(data.get("stop_timeout")),
                 captured_at=str(data.get("captured_at") or ""),
                 captured_by=str(data.get("captured_by") or ""),
                 version=int(data.get("version") or 0),
@@ -150,7 +166,147 @@ class RunSpec:
             kwargs["user"] = self.user
         if self.workdir:
             kwargs["working_dir"] = self.workdir
+        kwargs.update(self.options)
         return kwargs
+
+    @property
+    def primary_network(self) -> str | None:
+        """The user-defined network the container is created on (its network mode)."""
+        mode = self.network_mode
+        if mode in ("", "default", "host", "none", "bridge") or mode.startswith("container:"):
+            return None
+        return mode
+
+    def create(self, client: Any, env: dict[str, str], name: str, labels: dict[str, str]) -> Any:
+        """Create (not start) the container on ``client``: every option, every network.
+
+        The SDK's ``containers.create`` has no stop timeout and one network; the
+        low-level call gets the stop timeout. The other networks are connected
+        by ``connect_networks`` before the first start.
+        """
+        from docker.models.containers import _create_container_args
+
+        kwargs = self.create_kwargs(env, name)
+        kwargs["labels"] = {**kwargs.get("labels", {}), **labels}
+        kwargs.pop("detach", None)
+        primary = self.primary_network
+        if primary is not None:
+            kwargs.pop("network_mode", None)
+            kwargs["network"] = primary
+            kwargs["networking_config"] = {primary: _endpoint(client, self.networks.get(primary))}
+        kwargs["version"] = client.api._version
+        args = _create_container_args(kwargs)
+        if self.stop_timeout is not None:
+            args["stop_timeout"] = self.stop_timeout
+        created = client.api.create_container(**args)
+        return client.containers.get(created["Id"])
+
+    def connect_networks(self, client: Any, container: Any) -> None:
+        """Connect ``container`` to each of the spec's other networks it is not on yet
+        (safe to repeat)."""
+        container.reload()
+        joined = set((container.attrs.get("NetworkSettings") or {}).get("Networks") or {})
+        for network, endpoint in sorted(self.networks.items()):
+            if network in joined:
+                continue
+            client.api.connect_container_to_network(
+                container.id,
+                network,
+                aliases=list(endpoint.get("aliases") or []) or None,
+                ipv4_address=endpoint.get("ipv4") or None,
+                ipv6_address=endpoint.get("ipv6") or None,
+            )
+
+
+def _endpoint(client: Any, endpoint: dict[str, Any] | None) -> Any:
+    endpoint = endpoint or {}
+    return client.api.create_endpoint_config(
+        aliases=list(endpoint.get("aliases") or []) or None,
+        ipv4_address=endpoint.get("ipv4") or None,
+        ipv6_address=endpoint.get("ipv6") or None,
+    )
+
+
+def _int_or_none(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+# docker SDK create argument -> (where in docker inspect, field): the run options a
+# spec keeps when they are set (empty, zero and false are Docker's defaults).
+OPTIONS: dict[str, tuple[str, str]] = {
+    "extra_hosts": ("HostConfig", "ExtraHosts"),
+    "ulimits": ("HostConfig", "Ulimits"),
+    "log_config": ("HostConfig", "LogConfig"),
+    "cap_add": ("HostConfig", "CapAdd"),
+    "cap_drop": ("HostConfig", "CapDrop"),
+    "devices": ("HostConfig", "Devices"),
+    "security_opt": ("HostConfig", "SecurityOpt"),
+    "tmpfs": ("HostConfig", "Tmpfs"),
+    "init": ("HostConfig", "Init"),
+    "privileged": ("HostConfig", "Privileged"),
+    "read_only": ("HostConfig", "ReadonlyRootfs"),
+    "shm_size": ("HostConfig", "ShmSize"),
+    "sysctls": ("HostConfig", "Sysctls"),
+    "dns": ("HostConfig", "Dns"),
+    "dns_search": ("HostConfig", "DnsSearch"),
+    "dns_opt": ("HostConfig", "DnsOptions"),
+    "group_add": ("HostConfig", "GroupAdd"),
+    "mem_limit": ("HostConfig", "Memory"),
+    "nano_cpus": ("HostConfig", "NanoCpus"),
+    "cpu_shares": ("HostConfig", "CpuShares"),
+    "pids_limit": ("HostConfig", "PidsLimit"),
+    "stop_signal": ("Config", "StopSignal"),
+    "hostname": ("Config", "Hostname"),
+    "domainname": ("Config", "Domainname"),
+}
+
+
+def _options(container: dict[str, Any]) -> dict[str, Any]:
+    """The run options of ``container`` (docker inspect) that are set, as SDK arguments."""
+    out: dict[str, Any] = {}
+    mode = str((container.get("HostConfig") or {}).get("NetworkMode") or "")
+    shares_uts = mode == "host" or mode.startswith("container:")
+    for arg, (section, key) in OPTIONS.items():
+        value = (container.get(section) or {}).get(key)
+        if value in (None, "", 0, False, [], {}):
+            continue
+        if arg == "ulimits":
+            value = [{"name": u["Name"], "soft": u["Soft"], "hard": u["Hard"]} for u in value]
+        elif arg == "log_config":
+            value = {"type": value.get("Type"), "config": dict(value.get("Config") or {})}
+        elif arg == "devices":
+            value = [
+                f"{d['PathOnHost']}:{d['PathInContainer']}:{d.get('CgroupPermissions') or 'rwm'}"
+                for d in value
+            ]
+        elif arg in ("hostname", "domainname") and (
+            str(container.get("Id", "")).startswith(str(value)) or shares_uts
+        ):
+            continue  # Docker's default (the short id), or the host's / another container's
+        out[arg] = value
+    return out
+
+
+def _networks(container: dict[str, Any], mode: str) -> dict[str, dict[str, Any]]:
+    """Every user-defined network with the aliases and static addresses set for it."""
+    if mode in ("host", "none") or mode.startswith("container:"):
+        return {}
+    automatic = {  # Docker adds these by itself: the short id, the name, the hostname
+        str(container.get("Id", ""))[:12],
+        str(container.get("Name", "")).lstrip("/"),
+        str((container.get("Config") or {}).get("Hostname") or ""),
+    }
+    out: dict[str, dict[str, Any]] = {}
+    for name, endpoint in ((container.get("NetworkSettings") or {}).get("Networks") or {}).items():
+        if name in ("bridge", "host", "none"):
+            continue
+        ipam = endpoint.get("IPAMConfig") or {}
+        out[name] = {
+            "aliases": sorted(a for a in endpoint.get("Aliases") or [] if a not in automatic),
+            "ipv4": ipam.get("IPv4Address") or "",
+            "ipv6": ipam.get("IPv6Address") or "",
+        }
+    return out
 
 
 def _tuple(value: Any) -> tuple[str, ...] | None:
@@ -251,6 +407,9 @@ def capture(
         restart_policy=str(restart.get("Name") or "no"),
         restart_retries=int(restart.get("MaximumRetryCount") or 0),
         labels=labels,
+        networks=_networks(container, str(host.get("NetworkMode") or "default")),
+        options=_options(container),
+        stop_timeout=_int_or_none(config.get("StopTimeout")),
         healthcheck=healthcheck,
         user=str(config.get("User") or ""),
         workdir=str(config.get("WorkingDir") or "")
@@ -285,6 +444,11 @@ class Change:
         return f"~ {self.what}: {self.old} -> {self.new}"
 
 
+def _short(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
 def _mask(value: Any) -> str:
     text = value if isinstance(value, str) else repr(value)
     return "(secret)" if isinstance(value, dict) and "keyring" in value else text
@@ -298,9 +462,17 @@ def diff(
     a, b = comparable(known), comparable(running)
     out: list[Change] = []
     for key in ("image_id", "entrypoint", "cmd", "network_mode", "restart_policy",
-                "restart_retries", "user", "workdir", "healthcheck"):  # fmt: skip
+                "restart_retries", "user", "workdir", "healthcheck", "stop_timeout"):  # fmt: skip
         if a.get(key) != b.get(key):
             out.append(Change(key, "changed", _mask(a.get(key)), _mask(b.get(key))))
+    for key, label in (("options", "option"), ("networks", "network")):
+        left, right = a.get(key) or {}, b.get(key) or {}
+        for k in sorted(set(left) | set(right)):
+            if left.get(k) != right.get(k):
+                kind = "added" if k not in left else "removed" if k not in right else "changed"
+                out.append(
+                    Change(f"{label} {k}", kind, _short(left.get(k, "")), _short(right.get(k, "")))
+                )
     env_a, env_b = a["env"], b["env"]
     for key in sorted(set(env_a) | set(env_b)):
         if key not in env_b:
