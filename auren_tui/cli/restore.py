@@ -314,15 +314,7 @@ def handle_restore(args: argparse.Namespace, ctx: Context) -> int:
 
 def _break_lock(args: argparse.Namespace, ctx: Context, target: Target, name: str) -> int:
     """Show who holds the restore lock, and remove it once the name is typed back."""
-    from auren_tui.core.restore.engine import AuditLog, Restorer
-    from auren_tui.core.restore.spec import RunSpec
-
-    stub = RunSpec(service=args.service, container=name, image_id="")
-    restorer = Restorer(
-        target.docker(), stub, {}, profile=target.profile.name,
-        audit=AuditLog(target.core.audit_path),
-        journal_dir=ctx.locations.state_dir / "restore",
-    )  # fmt: skip
+    restorer = _cli_errors(target.core.locker, args.service)
     holder = restorer.lock_holder()
     if holder is None:
         ctx.say(f"{name} has no restore lock: nothing to break")

@@ -62,8 +62,13 @@ class Containers(Protocol):
         """
         ...
 
+    def lock_holder(self, service: str) -> str | None:
+        """Who holds the restore lock of ``service``'s container (None: nobody)."""
+        ...
+
     def break_lock(self, service: str) -> str | None:
-        """Remove the restore lock of ``service``'s container (confirmed); its holder."""
+        """Remove the restore lock of ``service``'s container (confirmed, audited); who
+        held it, or None when nobody did."""
         ...
 
     def close(self) -> None: ...
@@ -153,11 +158,13 @@ class LiveContainers:
         restorer = target.restorer(target.store.load(service), on_step)
         return restorer.run(recover=recover)
 
+    def lock_holder(self, service: str) -> str | None:
+        return self.target().locker(service).lock_holder()
+
     def break_lock(self, service: str) -> str | None:
-        target = self.target()
-        restorer = target.restorer(target.store.load(service))
-        holder = restorer.lock_holder()
-        return holder if restorer.break_lock() is not None else None
+        locker = self.target().locker(service)
+        holder = locker.lock_holder()
+        return holder if locker.break_lock() is not None else None
 
     def close(self) -> None:
         with self._lock:
@@ -204,6 +211,9 @@ class ReplayContainers:
 
     def restore(self, service: str, on_step: StepCallback, *, recover: bool = False) -> Outcome:
         raise RestoreError("a replay restores nothing")
+
+    def lock_holder(self, service: str) -> str | None:
+        return None
 
     def break_lock(self, service: str) -> str | None:
         raise RestoreError("a replay holds no lock")

@@ -28,6 +28,7 @@ from auren_tui.core.containers import Action, ContainerRow, LineBuffer, OnEnd, O
 from auren_tui.core.docker_backend import Containers
 from auren_tui.core.format import one_line, size
 from auren_tui.core.session import Backend
+from auren_tui.dialogs.break_lock import BreakLockDialog
 from auren_tui.dialogs.confirm import ConfirmDialog
 from auren_tui.dialogs.restore import RestoreDialog
 from auren_tui.widgets.container_table import ContainerTable
@@ -77,6 +78,7 @@ class ContainersScreen(Screen[None]):
         Binding("s", "act('stop')", "Stop"),
         Binding("S", "act('start')", "Start"),
         Binding("R", "restore", "Restore"),
+        Binding("B", "break_lock", "Break lock", show=False),
         Binding("slash", "filter", "Filter"),
         Binding("l", "toggle_follow", "Follow logs"),
         Binding("escape", "clear_filter", "Clear filter", show=False),
@@ -369,6 +371,21 @@ class ContainersScreen(Screen[None]):
         def closed(ran: bool | None) -> None:
             if ran:
                 self._refollow(row.name)  # the container under that name is a new one
+            self._list()
+
+        self.app.push_screen(dialog, closed)
+
+    def action_break_lock(self) -> None:
+        row = self._current()
+        if row is None:
+            self._say("No container selected.", "warning")
+            return
+        if row.service is None:
+            self._say(f"{row.name} is no catalog service's container: it has no restore lock")
+            return
+        dialog = BreakLockDialog(self.containers, row.service, row.name, self.backend.read_only)
+
+        def closed(broken: bool | None) -> None:
             self._list()
 
         self.app.push_screen(dialog, closed)

@@ -4,6 +4,7 @@ the harness Docker Engine with a LiveBackend on the built-in local profile."""
 from __future__ import annotations
 
 import contextlib
+import json
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -11,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from textual.widgets import Input, Log, Static
+from textual.widgets import Button, Input, Log, Static
 
 from auren_tui.app import AurenApp, build_app
 from auren_tui.core.config import UiPrefs, local_profile
@@ -27,6 +28,7 @@ from auren_tui.core.docker_backend import LiveContainers, ReplayContainers
 from auren_tui.core.paths import Locations
 from auren_tui.core.restore.engine import LOCK_SUFFIX
 from auren_tui.core.session import LiveBackend, ReplayBackend
+from auren_tui.dialogs.break_lock import BreakLockDialog
 from auren_tui.dialogs.confirm import ConfirmDialog
 from auren_tui.dialogs.restore import RestoreDialog
 from auren_tui.screens.containers import ContainersScreen
@@ -460,3 +462,78 @@ async def test_no_engine_explains_what_is_missing(live: Live, tmp_path: Path) ->
         assert "does not answer" in text
         assert "--docker-host" in text
         assert "Install Docker" in text
+
+
+def audit_entries(live: Live) -> list[dict[str, Any]]:
+    log = live.locations.state_dir / "audit.log"
+    return [json.loads(x) for x in log.read_text().splitlines()] if log.exists() else []
+
+
+async def test_live_break_lock_shows_holder_needs_the_name_and_audits(live: Live) -> None:
+    client = live.client()
+    client.containers.create(live.image, name=live.name + LOCK_SUFFIX, command=["true"], labels={
+        "auren.holder": "alice@ops-laptop", "auren.pid": "4242", "auren.host": "ops-laptop",
+        "auren.since": "2026-11-26T03:00:00+00:00"})  # fmt: skip
+    client.close()
+
+    def locked() -> bool:
+        c = live.client()
+        try:
+            return any(x.name == live.name + LOCK_SUFFIX for x in c.containers.list(all=True))
+        finally:
+            c.close()
+
+    read_only = live.app(read_only=True)
+    async with read_only.run_test(size=(160, 45)) as pilot:
+        await pilot.press("4")
+        screen = screen_of(read_only)
+        await wait_for(lambda: screen.selected == live.name, 20, "the container selected")
+        await pilot.press("B")
+        await wait_for(lambda: isinstance(read_only.screen, BreakLockDialog), 5, "the dialog")
+        text = read_only.screen.query_one("#lock-text", Static)
+        assert "read-only" in text_of(text)
+        await pilot.press("escape")
+    assert locked()
+
+    app = live.app()
+    async with app.run_test(size=(160, 45)) as pilot:
+        await pilot.press("4")
+        screen = screen_of(app)
+        await wait_for(lambda: screen.selected == live.name, 20, "the container selected")
+        await pilot.press("B")
+        await wait_for(lambda: isinstance(app.screen, BreakLockDialog), 5, "the dialog")
+        dialog = app.screen
+        text = dialog.query_one("#lock-text", Static)
+        await wait_for(lambda: "alice@ops-laptop (pid 4242 on ops-laptop" in text_of(text), 20)
+        button = dialog.query_one("#break", Button)
+        await wait_for(lambda: not dialog.query_one("#lock-confirm", Input).disabled, 5)
+        await pilot.press(*"wrong-name")
+        assert button.disabled
+        dialog.query_one("#lock-confirm", Input).value = ""
+        await pilot.press(*live.name)
+        await wait_for(lambda: not button.disabled, 5, "the button enabled")
+        await pilot.press("enter")
+        await wait_for(lambda: "broke the lock held by alice" in text_of(text), 30)
+        await pilot.press("escape")
+    assert not locked()
+    entry = audit_entries(live)[-1]
+    assert entry["action"] == "break-lock"
+    assert entry["outcome"] == "done"
+    assert "alice@ops-laptop" in entry["holder"]
+
+
+async def test_live_container_actions_are_audited(live: Live) -> None:
+    app = live.app()
+    async with app.run_test(size=(160, 45)) as pilot:
+        await pilot.press("4")
+        screen = screen_of(app)
+        await wait_for(lambda: screen.selected == live.name, 20, "the container selected")
+        before = live.attrs()["Id"][:12]
+        await confirm(pilot, "r")
+        await wait_for(lambda: any(e.get("action") == "restart" for e in audit_entries(live)), 30)
+    entry = next(e for e in audit_entries(live) if e.get("action") == "restart")
+    assert entry["container"] == live.name
+    assert entry["outcome"] == "done"
+    assert entry["before"] == before
+    assert entry["after"] == before  # a restart keeps the container
+    assert entry["who"]

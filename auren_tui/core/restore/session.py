@@ -252,6 +252,15 @@ class DockerTarget:
             stop_timeout=stop_timeout, health_timeout=health_timeout, on_step=on_step,
         )  # fmt: skip
 
+    def locker(self, service: str) -> Restorer:
+        """A Restorer for the lock of ``service``'s container only (no spec needed)."""
+        name = self.container_of(service)
+        stub = RunSpec(service=service, container=name, image_id="")
+        return Restorer(
+            self.docker(), stub, {}, profile=self.profile, audit=AuditLog(self.audit_path),
+            journal_dir=self.locations.state_dir / "restore",
+        )  # fmt: skip
+
     def plan(self, service: str) -> Plan:
         """What restoring ``service`` would change; SpecError when it has no spec."""
         name = self.container_of(service)
