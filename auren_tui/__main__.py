@@ -13,6 +13,7 @@ from auren_tui.cli import (
     demo,
     health,
     profile,
+    resolve_options,
     restore,
     run_command,
     secret,
@@ -52,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``auren-tui`` script."""
-    args = build_parser().parse_args(argv)
+    args = resolve_options(build_parser().parse_args(argv))
     if args.command == "demo":
         from auren_tui.launch import launch_demo
 

@@ -80,18 +80,71 @@ class Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
 
 
-def common_options() -> argparse.ArgumentParser:
-    """Options every command accepts after its name, too (``profile list --debug``)."""
+GLOBAL_OPTIONS = {"debug": False, "profile": None, "read_only": False}
+"""The options of ``auren-tui`` itself, accepted before and after a command's name."""
+
+
+def common_options(*, read_only: bool = True) -> argparse.ArgumentParser:
+    """The global options, for a command's parser: ``auren-tui restore x --read-only``
+    means the same as ``auren-tui --read-only restore x``.
+
+    Their default is SUPPRESS: argparse copies a subcommand's defaults over the
+    values already parsed, so a default here would erase the option given before
+    the command (``--read-only`` was lost that way). ``resolve_options`` fills in
+    what was given nowhere.
+    """
     parent = argparse.ArgumentParser(add_help=False)
     parent.add_argument(
         "--debug", action="store_true", default=argparse.SUPPRESS, help="show stack traces"
     )
+    parent.add_argument(
+        "--profile",
+        default=argparse.SUPPRESS,
+        help="profile (default: ui.default_profile in config.toml, else local)",
+    )
+    if read_only:
+        parent.add_argument(
+            "--read-only",
+            action="store_true",
+            default=argparse.SUPPRESS,
+            help="refuse every action that changes the server",
+        )
     return parent
+
+
+def resolve_options(args: argparse.Namespace) -> argparse.Namespace:
+    """The global options given anywhere on the line, with defaults for the rest."""
+    for name, default in GLOBAL_OPTIONS.items():
+        if not hasattr(args, name):
+            setattr(args, name, default)
+    return args
+
+
+def refuse_if_read_only(args: argparse.Namespace, ctx: Context, what: str) -> str:
+    """The profile's name, after checking every way to ask for read-only: ``--read-only``
+    (before or after the command), the profile's ``read_only`` and ``ui.read_only``.
+
+    Refused (exit 1, one line saying which) before anything reaches the server.
+    """
+    from auren_tui.core.config import load_config
+
+    config = load_config(ctx.locations)
+    profile = config.profile(args.profile or config.ui.default_profile or "local")
+    if args.read_only:
+        why = "--read-only was given"
+    elif profile.read_only:
+        why = f"profile {profile.name!r} is read-only (read_only = true)"
+    elif config.ui.read_only:
+        why = "[ui] read_only = true in config.toml"
+    else:
+        return profile.name
+    raise CliError(f"{why}: {what} changes the server; refused (nothing was sent)")
 
 
 def run_command(args: argparse.Namespace, ctx: Context | None = None) -> int:
     """Run the handler the parser chose; every error becomes one line and an exit status."""
     ctx = ctx or Context.from_env()
+    resolve_options(args)
     handler: Handler = args.handler
     debug = bool(getattr(args, "debug", False))
     _quiet_libraries(debug, ctx)

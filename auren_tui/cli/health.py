@@ -32,9 +32,6 @@ PROG = "auren-tui health"
 
 
 def configure(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    parser.add_argument(
-        "--profile", help="profile to check (default: the configured default, or local)"
-    )
     parser.add_argument("--json", action="store_true", help="print the snapshot as JSON")
     parser.add_argument(
         "--timeout",

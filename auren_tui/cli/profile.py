@@ -30,7 +30,10 @@ def register(commands: Commands) -> None:
     )
     actions = top.add_subparsers(dest="profile_action", metavar="ACTION", required=True)
 
-    add = actions.add_parser("add", parents=[common], help="add a server profile")
+    # Its own --read-only is the profile's setting, not the global option.
+    add = actions.add_parser(
+        "add", parents=[common_options(read_only=False)], help="add a server profile"
+    )
     add.add_argument("name", help="profile name (letters, digits, - and _)")
     add.add_argument("--host", required=True, help="server name or address")
     add.add_argument("--port", type=_port, default=22, help="SSH port (default 22)")
@@ -44,7 +47,12 @@ def register(commands: Commands) -> None:
     add.add_argument(
         "--known-hosts", type=Path, help="known_hosts file (default ~/.ssh/known_hosts)"
     )
-    add.add_argument("--read-only", action="store_true", help="never change anything on it")
+    add.add_argument(
+        "--read-only",
+        dest="profile_read_only",
+        action="store_true",
+        help="make the profile read-only: nothing on it is ever changed",
+    )
     add.add_argument(
         "--docker-host", help="the server's Docker socket, e.g. unix:///var/run/docker.sock"
     )
@@ -117,7 +125,7 @@ def cmd_add(args: argparse.Namespace, ctx: Context) -> int:
         auth=auth,
         key_file=key_file,
         known_hosts=_absolute(args.known_hosts),
-        read_only=args.read_only,
+        read_only=args.profile_read_only,
         docker_host=docker_host,
     )
     save_config(ctx.locations, config.with_profile(profile))

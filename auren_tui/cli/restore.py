@@ -13,7 +13,15 @@ import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from auren_tui.cli import EXIT_FAILURE, EXIT_OK, CliError, Commands, Context, UsageError
+from auren_tui.cli import (
+    EXIT_FAILURE,
+    EXIT_OK,
+    CliError,
+    Commands,
+    Context,
+    UsageError,
+    refuse_if_read_only,
+)
 from auren_tui.cli import common_options as _common
 
 if TYPE_CHECKING:
@@ -38,23 +46,19 @@ def register(commands: Commands) -> None:
     capture.add_argument(
         "--force", action="store_true", help="even if the container is not healthy"
     )
-    _target(capture)
     capture.set_defaults(handler=handle_capture)
     show = actions.add_parser("show", parents=[_common()], help="print the known-good spec")
     show.add_argument("service")
     show.add_argument("--version", type=int, help="an older version")
     show.add_argument("--json", action="store_true")
-    _target(show)
     show.set_defaults(handler=handle_show)
     diff = actions.add_parser(
         "diff", parents=[_common()], help="running container vs known-good (exit 1 if they differ)"
     )
     diff.add_argument("service")
-    _target(diff)
     diff.set_defaults(handler=handle_diff)
     history = actions.add_parser("history", parents=[_common()], help="every captured version")
     history.add_argument("service")
-    _target(history)
     history.set_defaults(handler=handle_history)
 
     restore = commands.add_parser(
@@ -67,7 +71,6 @@ def register(commands: Commands) -> None:
     restore.add_argument("--yes", action="store_true", help="do not ask to type the name")
     restore.add_argument("--stop-timeout", type=int, default=10, metavar="S")
     restore.add_argument("--health-timeout", type=float, default=60.0, metavar="S")
-    restore.add_argument("--read-only", action="store_true", help="refuse (as a read-only profile)")
     restore.add_argument(
         "--prune", action="store_true", help="instead: remove -failed- containers beyond the last 3"
     )
@@ -76,12 +79,7 @@ def register(commands: Commands) -> None:
         action="store_true",
         help="instead: show who holds the restore lock and remove it (type the container's name)",
     )
-    _target(restore)
     restore.set_defaults(handler=handle_restore)
-
-
-def _target(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--profile", help="profile (default: the configured default, or local)")
 
 
 # ---- shared ----------------------------------------------------------------------------------
@@ -241,13 +239,11 @@ def handle_history(args: argparse.Namespace, ctx: Context) -> int:
 def handle_restore(args: argparse.Namespace, ctx: Context) -> int:
     from auren_tui.core.restore.engine import STEPS, RestoreError
 
+    what = "breaking a lock" if args.break_lock else "pruning" if args.prune else "restore"
+    if not args.dry_run:
+        refuse_if_read_only(args, ctx, what)  # before any connection is opened
     target = Target(args, ctx)
     try:
-        if args.read_only or target.read_only:
-            what = "breaking a lock" if args.break_lock else "pruning" if args.prune else "restore"
-            raise CliError(
-                f"profile {target.profile.name!r} is read-only: {what} changes the server; refused"
-            )
         name = target.container_of(args.service)
         if args.break_lock:
             return _break_lock(args, ctx, target, name)

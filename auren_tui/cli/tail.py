@@ -80,7 +80,6 @@ def register(commands: Commands) -> None:
 
 
 def _connection_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--profile", help="profile (default: the configured default, or local)")
     parser.add_argument(
         "--bootstrap",
         metavar="HOST:PORT",

@@ -18,7 +18,15 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import SecretStr
 
-from auren_tui.cli import EXIT_FAILURE, EXIT_OK, CliError, Commands, Context, UsageError
+from auren_tui.cli import (
+    EXIT_FAILURE,
+    EXIT_OK,
+    CliError,
+    Commands,
+    Context,
+    UsageError,
+    refuse_if_read_only,
+)
 from auren_tui.cli import common_options as _common
 from auren_tui.core.config import ConfigError
 from auren_tui.core.webhooks.client import (
@@ -93,12 +101,8 @@ def register(commands: Commands) -> None:
 
 
 def _target(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--profile", help="profile (default: the configured default, or local)")
     parser.add_argument(
         "--dry-run", action="store_true", help="show what would be sent; send nothing"
-    )
-    parser.add_argument(
-        "--read-only", action="store_true", help="refuse to send (as a read-only profile)"
     )
     parser.add_argument(
         "--bridge",
@@ -136,14 +140,11 @@ def _profile_name(args: argparse.Namespace, ctx: Context) -> str:
     webhooks stores events on the server."""
     from auren_tui.core.config import load_config
 
+    if not args.dry_run:
+        # Webhooks store events on the server; --dry-run shows what would be sent.
+        return refuse_if_read_only(args, ctx, "sending webhooks")
     config = load_config(ctx.locations)
-    profile = config.profile(args.profile or config.ui.default_profile or "local")
-    if not args.dry_run and (args.read_only or profile.read_only or config.ui.read_only):
-        raise CliError(
-            f"profile {profile.name!r} is read-only: webhooks store events on the server; "
-            "refused (--dry-run shows what would be sent)"
-        )
-    return profile.name
+    return config.profile(args.profile or config.ui.default_profile or "local").name
 
 
 def _open(args: argparse.Namespace, ctx: Context) -> tuple[str, Connection, Catalog]:

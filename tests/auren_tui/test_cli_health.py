@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from auren_tui.cli import Context, Parser
+from auren_tui.cli import Context, Parser, common_options, resolve_options
 from auren_tui.cli.health import configure, handle
 from auren_tui.core.paths import Locations
 from tests.bridge_service.conftest import secret_env
@@ -154,8 +154,8 @@ def test_usage_and_config_errors_exit_2_with_one_line(
 
 
 def test_table_in_process(ports: Ports, tmp_path: Path) -> None:
-    parser = configure(Parser(prog="auren-tui health"))
-    args = parser.parse_args(ports.args())
+    parser = configure(Parser(prog="auren-tui health", parents=[common_options()]))
+    args = resolve_options(parser.parse_args(ports.args()))
     out, err = io.StringIO(), io.StringIO()
     home = tmp_path / "auren"
     ctx = Context(

@@ -1,0 +1,154 @@
+"""Every server-changing command against every way to ask for read-only.
+
+The ways: ``--read-only`` before the command, after it, the profile's
+``read_only = true``, and ``[ui] read_only = true`` in config.toml. Each
+combination must be refused with one line saying why, exit 1 — before
+anything reaches the server. "The server" here is a listener that records
+every connection: the profile's SSH port, the ``--bridge`` address and the
+Docker socket all point at it, so a single byte sent anywhere is seen.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.auren_tui.kafka_util import BIN
+
+
+class Listener:
+    """A TCP port and a unix socket that count the connections made to them."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.tcp = socket.create_server(("127.0.0.1", 0))
+        self.port = self.tcp.getsockname()[1]
+        self.unix_path = tmp / "docker.sock"
+        self.unix = socket.socket(socket.AF_UNIX)
+        self.unix.bind(str(self.unix_path))
+        self.unix.listen()
+        self.connections = 0
+        self._stop = threading.Event()
+        for sock in (self.tcp, self.unix):
+            threading.Thread(target=self._accept, args=(sock,), daemon=True).start()
+
+    def _accept(self, sock: socket.socket) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = sock.accept()
+            except OSError:
+                return
+            self.connections += 1
+            conn.close()
+
+    def close(self) -> None:
+        self._stop.set()
+        self.tcp.close()
+        self.unix.close()
+
+
+@pytest.fixture
+def listener(tmp_path: Path) -> Iterator[Listener]:
+    out = Listener(tmp_path)
+    yield out
+    out.close()
+
+
+def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(BIN / "auren-tui"), *args], env=env, capture_output=True, text=True, timeout=60,
+        check=False, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def home(tmp_path: Path, listener: Listener) -> dict[str, str]:
+    env = {
+        "AUREN_TUI_HOME": str(tmp_path / "home"),
+        "PATH": "/usr/bin:/bin",
+        "DOCKER_HOST": f"unix://{listener.unix_path}",
+        "AUREN_TUI_OURA_SECRET": "oura-test-secret-0123456789",
+        "AUREN_TUI_WHOOP_SECRET": "whoop-test-secret-0123456789",
+        "AUREN_TUI_HEALTHKIT_SECRET": "whsec_dGVzdC1zZWNyZXQtMDEyMzQ1Njc4OWFiY2RlZg==",
+    }
+    key = tmp_path / "id_test"
+    key.write_text("not a real key")
+    for name, extra in (("srv", ()), ("ro", ("--read-only",))):
+        done = cli(env, "profile", "add", name, "--host", "127.0.0.1", "--port",
+                   str(listener.port), "--user", "ops", "--key-file", str(key),
+                   "--known-hosts", str(tmp_path / "known_hosts"), *extra)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+    return env
+
+
+BRIDGE = "--bridge"
+
+COMMANDS: dict[str, list[str]] = {
+    "webhook send": ["webhook", "send", "oura"],
+    "webhook check": ["webhook", "check"],
+    "webhook load": ["webhook", "load", "whoop", "--requests", "1", "--yes"],
+    "restore": ["restore", "biometric", "--yes"],
+    "break-lock": ["restore", "biometric", "--break-lock", "--yes"],
+    "prune": ["restore", "biometric", "--prune", "--yes"],
+}
+WAYS = ["global flag", "command flag", "profile setting", "ui.read_only"]
+
+
+def command_line(command: str, way: str, listener: Listener) -> list[str]:
+    args = list(COMMANDS[command])
+    if command.startswith("webhook"):
+        args += [BRIDGE, f"127.0.0.1:{listener.port}"]
+    profile = "ro" if way == "profile setting" else "srv"
+    if way == "global flag":
+        return ["--read-only", "--profile", profile, *args]
+    if way == "command flag":
+        return [*args, "--profile", profile, "--read-only"]
+    return [*args, "--profile", profile]
+
+
+@pytest.mark.parametrize("way", WAYS)
+@pytest.mark.parametrize("command", list(COMMANDS))
+def test_refused_before_anything_reaches_the_server(
+    home: dict[str, str], listener: Listener, command: str, way: str
+) -> None:
+    if way == "ui.read_only":
+        config = Path(home["AUREN_TUI_HOME"]) / "config" / "config.toml"
+        text = config.read_text()
+        assert "read_only = false\n\n[profiles" in text
+        config.write_text(
+            text.replace("read_only = false\n\n[profiles", "read_only = true\n\n[profiles", 1)
+        )
+    done = cli(home, *command_line(command, way, listener))
+    assert done.returncode == 1, (done.stdout, done.stderr)
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert "refused" in lines[0]
+    expected = {
+        "global flag": "--read-only was given",
+        "command flag": "--read-only was given",
+        "profile setting": "profile 'ro' is read-only",
+        "ui.read_only": "[ui] read_only = true",
+    }[way]
+    assert expected in lines[0]
+    assert listener.connections == 0, "something reached the server"
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        ["--debug", "restore", "biometric", "--profile", "nope"],
+        ["restore", "biometric", "--profile", "nope", "--debug"],
+        ["--profile", "nope", "restore", "biometric"],
+    ],
+)
+def test_profile_and_debug_hold_wherever_they_are_written(
+    home: dict[str, str], line: list[str]
+) -> None:
+    done = cli(home, *line)
+    assert done.returncode == 2
+    assert "no profile named 'nope'" in done.stderr
+    assert ("Traceback" in done.stderr) == ("--debug" in line)
