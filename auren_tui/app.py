@@ -79,6 +79,24 @@ class AurenApp(App[None]):
     def read_only(self) -> bool:
         return self.backend.read_only
 
+    def _fatal_error(self) -> None:
+        """Exit after an unhandled exception, with a traceback *without* local variables.
+
+        Textual's own crash report prints every frame's locals, and a frame of
+        a signing or connecting function holds secrets in plain text: no
+        crash report of this app ever shows them.
+        """
+        import rich
+        from rich.segment import Segments
+        from rich.traceback import Traceback
+
+        self.bell()
+        traceback = Traceback(show_locals=False, width=None, suppress=[rich])
+        self._exit_renderables.append(
+            Segments(self.console.render(traceback, self.console.options))
+        )
+        self._close_messages_no_wait()
+
     def on_mount(self) -> None:
         self.push_screen(self.dashboard)
         self._connect()

@@ -64,3 +64,13 @@ def one_line(exc: BaseException, limit: int = 300) -> str:
     explanation = getattr(exc, "explanation", None)
     text = explanation if isinstance(explanation, str) and explanation else str(exc)
     return " ".join((text or type(exc).__name__).split())[:limit]
+
+
+HINT_CHARS = 4
+HINT_MIN_LENGTH = 4 * HINT_CHARS
+
+
+def secret_hint(value: str, mark: str = "****") -> str:
+    """The most of a secret ever shown: ``mark`` plus its last 4 characters, and those
+    only when they are at most a quarter of it (16 characters or more)."""
+    return f"{mark}{value[-HINT_CHARS:]}" if len(value) >= HINT_MIN_LENGTH else mark

@@ -24,6 +24,7 @@ import keyring.errors
 from pydantic import SecretStr
 
 from auren_tui.core.config import ConfigError, check_name
+from auren_tui.core.format import secret_hint
 
 if TYPE_CHECKING:
     from keyring.backend import KeyringBackend
@@ -93,11 +94,10 @@ def check_backend(backend: KeyringBackend) -> KeyringBackend:
 
 
 def hint(secret: SecretStr | None) -> str:
-    """What may be shown of a secret: ``****`` and, for 8 characters or more, the last 4."""
+    """What may be shown of a secret (``core.format.secret_hint``), or ``(none)``."""
     if secret is None:
         return "(none)"
-    value = secret.get_secret_value()
-    return f"****{value[-4:]}" if len(value) >= 8 else "****"
+    return secret_hint(secret.get_secret_value())
 
 
 def _one_line(exc: BaseException, scrub: str | None = None) -> str:

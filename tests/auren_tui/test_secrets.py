@@ -34,6 +34,7 @@ from auren_tui.core.secrets import (
     check_backend,
     hint,
 )
+from auren_tui.core.webhooks.signing import hint as signing_hint
 from tests.services.base import ServiceUnavailable, unavailable
 from tests.services.keyring import RealKeyring, SecretServiceKeyring
 
@@ -121,10 +122,20 @@ def test_a_keyring_that_cannot_start_is_refused(monkeypatch: pytest.MonkeyPatch)
 
 @pytest.mark.parametrize(
     ("value", "shown"),
-    [("abcdefgh", "****efgh"), ("1234567", "****"), ("", "****"), (CANARY, f"****{CANARY[-4:]}")],
+    [
+        ("abcdefgh", "****"),  # 4 of 8 would be half of it
+        ("abcdefghijklmno", "****"),
+        ("abcdefghijklmnop", "****mnop"),  # 4 of 16: a quarter
+        ("1234567", "****"),
+        ("", "****"),
+        (CANARY, f"****{CANARY[-4:]}"),
+    ],
 )
-def test_hint_shows_at_most_the_last_four(value: str, shown: str) -> None:
+def test_hint_shows_at_most_the_last_four_and_at_most_a_quarter(value: str, shown: str) -> None:
     assert hint(SecretStr(value)) == shown
+    assert signing_hint(SecretStr(value)) == shown.replace("****", "…")
+    shown_chars = len(shown) - 4
+    assert shown_chars <= len(value) / 4
 
 
 @pytest.mark.parametrize(("profile", "name"), [("a/b", "x"), ("p", "../x"), ("p", ".names")])

@@ -24,6 +24,8 @@ from typing import Literal
 
 from pydantic import SecretStr
 
+from auren_tui.core.format import secret_hint
+
 Provider = Literal["oura", "whoop", "healthkit"]
 PROVIDERS: tuple[Provider, ...] = ("oura", "whoop", "healthkit")
 Encoding = Literal["hex", "base64"]
@@ -54,8 +56,11 @@ def _key(provider: Provider, secret: SecretStr) -> bytes:
         raise SigningError("the healthkit secret must start with whsec_ (Standard Webhooks)")
     try:
         return base64.b64decode(raw.removeprefix("whsec_"), validate=True)
-    except binascii.Error:
-        raise SigningError("the healthkit secret is not whsec_ followed by base64") from None
+    except (binascii.Error, ValueError):  # ValueError: a non-ASCII character (a pasted NBSP)
+        raise SigningError(
+            "the healthkit secret is not whsec_ followed by base64 (a stray space or "
+            "non-ASCII character?): set it again with `auren-tui secret set PROFILE healthkit`"
+        ) from None
 
 
 def _encode(digest: bytes, encoding: Encoding, provider: Provider) -> str:
@@ -116,6 +121,5 @@ def masked(headers: dict[str, str], provider: Provider) -> dict[str, str]:
 
 
 def hint(secret: SecretStr) -> str:
-    """The last 4 characters, the most of a secret ever shown."""
-    value = secret.get_secret_value()
-    return f"…{value[-4:]}" if len(value) >= 12 else "…"
+    """The most of a secret ever shown (``core.format.secret_hint``), marked ``…``."""
+    return secret_hint(secret.get_secret_value(), mark="…")
