@@ -82,8 +82,7 @@ def _failed(detail: str) -> CheckResult:
 # ---- http -------------------------------------------------------------------------
 
 
-def _json_body(response: httpx.Response) -> dict[str, Any] | None:
-    content = response.content
+def _json_body(response: httpx.Response, content: bytes) -> dict[str, Any] | None:
     # Some servers (busybox httpd) send JSON without a JSON content type.
     typed = "json" in response.headers.get("content-type", "")
     looks_json = typed or content.lstrip().startswith(b"{")
@@ -118,20 +117,36 @@ def check_http(
     timeout: float = DEFAULT_TIMEOUT,
     client: httpx.Client | None = None,
 ) -> CheckResult:
-    """``GET http://host:port/path``: ok on 2xx; ``body`` is the parsed JSON object, if any."""
+    """``GET http://host:port/path``: ok on 2xx; ``body`` is the parsed JSON object, if any.
+
+    ``timeout`` bounds the whole check, not each read: an endpoint that keeps
+    sending (or drips) is cut off at the deadline and shown as timed out, and
+    at most ``MAX_BODY_BYTES`` of a body are read.
+    """
     url = f"http://{_url_host(host)}:{port}{path or '/'}"
     own = client is None
     http = http_client(timeout) if client is None else client
+    deadline = _Deadline(timeout)
     started = time.perf_counter()
     try:
-        response = http.get(url, timeout=timeout)
+        with http.stream("GET", url, timeout=timeout) as response:
+            content = b""
+            for chunk in response.iter_bytes():
+                if time.monotonic() > deadline.end:
+                    return _failed(
+                        f"{response.status_code}, but the body did not end within "
+                        f"{timeout:.1f} s (it keeps sending)"
+                    )
+                content += chunk
+                if len(content) > MAX_BODY_BYTES:
+                    break  # enough to know it is not a health document
     except (httpx.HTTPError, httpx.InvalidURL, OSError) as exc:
         return _failed(describe_error(exc, timeout))
     finally:
         if own:
             http.close()
     latency = _elapsed_ms(started)
-    body = _json_body(response)
+    body = _json_body(response, content)
     detail = f"{response.status_code} {response.reason_phrase}".strip()
     status = body.get("status") if body else None
     if isinstance(status, str) and status:

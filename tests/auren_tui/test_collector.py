@@ -584,3 +584,50 @@ def test_bridge_figures_error_without_fallback(stack: Stack) -> None:
     assert "\n" not in snap.bridge.error
     assert took < 2.0  # no retry with back-off on a refused connection
     assert {s.name: s.health for s in snap.services}["prometheus"] == "unhealthy"
+
+
+@contextlib.contextmanager
+def _endless_http(drip: float) -> Iterator[int]:
+    """An HTTP server that answers 200 and then never ends its body (chunked),
+    sending a chunk every ``drip`` seconds."""
+    import threading
+
+    server = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            with conn:
+                conn.recv(65536)
+                try:
+                    conn.sendall(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n")
+                    while not stop.is_set():
+                        conn.sendall(b"5\r\nhello\r\n")
+                        stop.wait(drip)
+                except OSError:
+                    continue
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield int(server.getsockname()[1])
+    finally:
+        stop.set()
+        server.close()
+
+
+@pytest.mark.parametrize("drip", [0.0005, 0.3])
+def test_an_http_check_of_an_endpoint_that_never_stops_sending_ends(drip: float) -> None:
+    """It used to read for ever (each read within the timeout, the whole never),
+    freezing the dashboard's refreshes."""
+    import concurrent.futures
+
+    with _endless_http(drip) as port, concurrent.futures.ThreadPoolExecutor(1) as pool:
+        future = pool.submit(check_http, "127.0.0.1", port, "/health", 1.0)
+        res = future.result(timeout=30)  # a hang fails here, not the whole run
+    assert not res.ok
+    assert "did not end within 1.0 s" in res.detail
