@@ -8,6 +8,7 @@ import logging
 import signal
 import sys
 from functools import partial
+from typing import Any
 
 from auren_tui.core.config import ConfigError, load_config, save_ui
 from auren_tui.core.paths import Locations
@@ -48,10 +49,12 @@ def launch(args: argparse.Namespace) -> int:
     app = build_app(
         backend, prefs=prefs, save_prefs=partial(save_ui, locations), first_run=first_run
     )
+    previous = _unwind_on_signals()
     try:
         app.run()
     finally:
         backend.close()
+        _restore_signals(previous)
     if app.next_action == "demo":
         return launch_demo(argparse.Namespace(kafka_libs=None, no_docker=False, rate=4.0,
                                               debug=getattr(args, "debug", False)))  # fmt: skip
@@ -77,7 +80,7 @@ def launch_demo(args: argparse.Namespace) -> int:
         rate=args.rate,
         say=lambda line: print(f"auren-tui demo: {line}", file=sys.stderr),
     )
-    previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    previous = _unwind_on_signals()
     try:
         try:
             stack.start()
@@ -98,8 +101,21 @@ def launch_demo(args: argparse.Namespace) -> int:
             backend.close()
     finally:
         stack.stop()
-        signal.signal(signal.SIGTERM, previous)
+        _restore_signals(previous)
     return 0
+
+
+def _unwind_on_signals() -> dict[int, Any]:
+    """SIGTERM and SIGHUP (the terminal closed) unwind like an exception, so every
+    ``finally`` runs: the demo's processes (in sessions of their own, which a
+    hangup does not reach), tunnels and SSH connections are closed. Python's
+    default for both ends the process at once, leaving them behind."""
+    return {sig: signal.signal(sig, _exit_on_sigterm) for sig in (signal.SIGTERM, signal.SIGHUP)}
+
+
+def _restore_signals(previous: dict[int, Any]) -> None:
+    for sig, handler in previous.items():
+        signal.signal(sig, handler)
 
 
 def _exit_on_sigterm(signum: int, frame: object) -> None:

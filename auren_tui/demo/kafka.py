@@ -124,7 +124,11 @@ class LocalKafka:
                 "-cp", f"{self.libs}/*"]  # fmt: skip
 
     def start(self, timeout: float = 90) -> None:
+        """A fresh broker: the demo's records are throwaway, so the data dir of an
+        earlier run (another cluster id, or left by a killed run) is removed first,
+        and readiness is read from this start's log only."""
         self.workdir.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(self.workdir / "data", ignore_errors=True)
         config = write_kraft_config(
             self.workdir, "127.0.0.1", self.port, self.controller_port,
             extra={"num.partitions": "3"},
@@ -135,8 +139,11 @@ class LocalKafka:
             capture_output=True, text=True, check=False,
         )  # fmt: skip
         if fmt.returncode != 0:
-            raise DemoError(f"Kafka storage format failed: {(fmt.stderr or fmt.stdout)[-300:]}")
-        log = (self.workdir / "kafka.log").open("ab")
+            raise DemoError(
+                f"Kafka storage format failed: {java_cause(fmt.stderr + fmt.stdout)} "
+                f"(its data dir is {self.workdir / 'data'}: remove it and start again)"
+            )
+        log = (self.workdir / "kafka.log").open("wb")  # this start's lines only
         self.proc = subprocess.Popen(
             [*self._java(), "kafka.Kafka", str(config)],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -145,7 +152,10 @@ class LocalKafka:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise DemoError(f"Kafka exited at start (see {self.workdir / 'kafka.log'})")
+                text = (self.workdir / "kafka.log").read_text(errors="replace")
+                raise DemoError(
+                    f"Kafka exited at start: {java_cause(text)} (see {self.workdir / 'kafka.log'})"
+                )
             if _open(self.port) and b"started" in (self.workdir / "kafka.log").read_bytes():
                 return
             time.sleep(0.2)
@@ -154,6 +164,17 @@ class LocalKafka:
     def stop(self) -> None:
         stop_process(self.proc)
         self.proc = None
+
+
+def java_cause(output: str) -> str:
+    """The cause in a Java failure's output: its last exception message, not the frames."""
+    causes = [
+        line.strip()
+        for line in output.splitlines()
+        if ("Exception" in line or "Error" in line) and not line.strip().startswith("at ")
+    ]
+    text = causes[-1] if causes else (output.strip().splitlines() or ["no output"])[-1]
+    return text[:300]
 
 
 def _open(port: int) -> bool:

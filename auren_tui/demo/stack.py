@@ -21,6 +21,7 @@ import contextlib
 import os
 import secrets
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -78,6 +79,11 @@ class DemoStack:
 
     def _start(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
+        reaped = reap_leftovers(self.root)
+        if reaped:
+            self.notes.append(
+                f"stopped {reaped} process(es) left by an earlier demo run that did not end"
+            )
         for provider, value in self.secrets.items():
             os.environ[f"AUREN_TUI_{provider.upper()}_SECRET"] = value  # the forms sign with these
         libs = find_libs(self.kafka_libs)
@@ -121,8 +127,7 @@ class DemoStack:
         }
         if self.kafka is not None:
             env["KAFKA_BOOTSTRAP_SERVERS"] = self.kafka.bootstrap
-        log = (self.root / "bridge.log").open("ab")
-        (self.root / "none.env").touch()
+        log = (self.root / "bridge.log").open("wb")  # this start's lines only
         self.bridge = subprocess.Popen(
             [*command, "--env-file", os.devnull, "serve"],
             env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -193,6 +198,53 @@ class DemoStack:
             "sent": self.generator.sent if self.generator else 0,
             "notes": self.notes,
         }
+
+
+def reap_leftovers(root: Path, timeout: float = 10) -> int:
+    """Stop the processes an earlier demo run left behind (the app SIGKILLed, a crash):
+    its Kafka (whose command line names files under ``root``) and its bridge (an
+    ``auren-bridge`` whose working dir is ``root``). Returns how many there were.
+    Only this user's processes are looked at; a shell someone opened in the
+    demo's folder is not one of them."""
+    mine = os.getuid()
+    here = str(root.resolve())
+    found: list[int] = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if entry.stat().st_uid != mine:
+                continue
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            cwd = os.readlink(entry / "cwd")
+        except OSError:
+            continue  # gone meanwhile, or not ours to read
+        bridge = cwd == here and ("auren-bridge" in cmdline or "bridge_service" in cmdline)
+        if here + "/" in cmdline or bridge:
+            found.append(int(entry.name))
+    for pid in found:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and any(_alive(pid) for pid in found):
+        time.sleep(0.1)
+    for pid in found:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+    return len(found)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    stat = Path(f"/proc/{pid}/stat")
+    with contextlib.suppress(OSError):
+        return stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"  # a zombie is gone
+    return False
 
 
 def _create_topics(bootstrap: str) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -93,36 +94,78 @@ def _port_open(port: int) -> bool:
 
 
 def _processes_under(root: Path) -> list[str]:
-    out = subprocess.run(
-        ["ps", "-eww", "-o", "pid,args"], capture_output=True, text=True, check=True
-    )
-    return [line for line in out.stdout.splitlines() if str(root) in line and "ps -eww" not in line]
+    """``pid args`` of each process started from ``root``: its command line names a
+    file there (Kafka), or it runs in it (the bridge)."""
+    here = str(root)
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            args = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            cwd = os.readlink(entry / "cwd")
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state != "Z" and args and (here in args or cwd == here):
+            found.append(f"{entry.name} {args.strip()}")
+    return found
+
+
+class Terminal:
+    """A private tmux server (``-L``, no user config): the demo runs in exactly the
+    environment given, whatever tmux the machine's user already runs."""
+
+    def __init__(self, tmp_path: Path, env: dict[str, str]) -> None:
+        tmux = shutil.which("tmux")
+        assert tmux is not None, "tmux is installed by scripts/system-deps.sh"
+        self.base = [tmux, "-L", f"auren-test-{os.getpid()}-{tmp_path.name}", "-f", os.devnull]
+        self.env = env
+        self.runs = 0
+
+    def start(self, command: str) -> str:
+        self.runs += 1
+        session = f"demo{self.runs}"
+        subprocess.run([*self.base, "new-session", "-d", "-s", session, "-x", "140", "-y",
+                        "40", command], env=self.env, check=True)  # fmt: skip
+        return session
+
+    def screen(self, session: str) -> str:
+        return subprocess.run([*self.base, "capture-pane", "-p", "-t", session],
+                              capture_output=True, text=True, check=False).stdout  # fmt: skip
+
+    def keys(self, session: str, *keys: str) -> None:
+        subprocess.run([*self.base, "send-keys", "-t", session, *keys], check=True)
+
+    def kill_server(self) -> None:
+        """Close every terminal: the programs in them get SIGHUP."""
+        subprocess.run([*self.base, "kill-server"], check=False, capture_output=True)
+
+
+def _demo_env(tmp_path: Path) -> dict[str, str]:
+    return {**os.environ, "AUREN_TUI_HOME": str(tmp_path / "home"),
+            "AUREN_KAFKA_LIBS": str(ensure_jars())}  # fmt: skip
+
+
+def _wait_dashboard(term: Terminal, session: str) -> None:
+    wait_until(lambda: "HEALTHY" in term.screen(session) and "Kafka" in term.screen(session),
+               90, lambda: f"the dashboard on the demo:\n{term.screen(session)}")  # fmt: skip
 
 
 def test_quitting_the_demo_leaves_nothing_behind(tmp_path: Path) -> None:
-    """The real ``auren-tui demo`` in tmux, quit with q, as a newcomer would."""
-    tmux = shutil.which("tmux")
-    assert tmux is not None, "tmux is installed by scripts/system-deps.sh"
+    """The real ``auren-tui demo`` in a real terminal, quit with q, as a newcomer would."""
     home = tmp_path / "home"
-    session = f"demo-{os.getpid()}"
-    env = {**os.environ, "AUREN_TUI_HOME": str(home), "AUREN_KAFKA_LIBS": str(ensure_jars())}
+    term = Terminal(tmp_path, _demo_env(tmp_path))
     command = f"{BIN / 'auren-tui'} demo --no-docker; echo EXITED $? > {tmp_path / 'rc'}"
-    subprocess.run([tmux, "new-session", "-d", "-s", session, "-x", "140", "-y", "40", command],
-                   env=env, check=True)  # fmt: skip
     try:
-
-        def screen() -> str:
-            return subprocess.run([tmux, "capture-pane", "-p", "-t", session],
-                                  capture_output=True, text=True, check=False).stdout  # fmt: skip
-
-        wait_until(lambda: "HEALTHY" in screen() and "Kafka" in screen(), 90,
-                   lambda: f"the dashboard on the demo:\n{screen()}")  # fmt: skip
+        session = term.start(command)
+        _wait_dashboard(term, session)
         demo_dir = home / "data" / "demo"
         assert _processes_under(demo_dir), "the demo's Kafka and bridge run from its data dir"
         ports = [int(p) for p in _ports_from(demo_dir)]
         assert ports
         assert all(_port_open(p) for p in ports)
-        subprocess.run([tmux, "send-keys", "-t", session, "q"], check=True)
+        term.keys(session, "q")
         wait_until(lambda: (tmp_path / "rc").exists(), 60, "the demo to exit")
         assert (tmp_path / "rc").read_text().split() == ["EXITED", "0"]
         wait_until(lambda: not _processes_under(demo_dir), 30,
@@ -131,7 +174,61 @@ def test_quitting_the_demo_leaves_nothing_behind(tmp_path: Path) -> None:
         outside = [p for p in tmp_path.iterdir() if p.name not in ("home", "rc")]
         assert outside == [], "the demo wrote only under its data directory"
     finally:
-        subprocess.run([tmux, "kill-session", "-t", session], check=False, capture_output=True)
+        term.kill_server()
+
+
+def _demo_pid(home: Path) -> int:
+    """The ``auren-tui demo`` process (the app itself: Python, not the shell around it)
+    whose AUREN_TUI_HOME is ``home``."""
+    wanted = f"AUREN_TUI_HOME={home}".encode()
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            args = (entry / "cmdline").read_bytes().split(b"\0")
+            environ = (entry / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"demo" in args and "python" in Path(args[0].decode()).name and wanted in environ:
+            pids.append(int(entry.name))
+    assert len(pids) == 1, pids
+    return pids[0]
+
+
+def test_the_demo_starts_again_after_a_hangup_and_after_sigkill(tmp_path: Path) -> None:
+    """Closing the terminal (SIGHUP) stops everything the demo started; the next
+    start works over the last run's data dir; after the app is SIGKILLed (its
+    Kafka and bridge left running) the next start still works, and stops them."""
+    home = tmp_path / "home"
+    demo_dir = home / "data" / "demo"
+    command = f"{BIN / 'auren-tui'} demo --no-docker"
+    term = Terminal(tmp_path, _demo_env(tmp_path))
+    try:
+        _wait_dashboard(term, term.start(command))
+        assert _processes_under(demo_dir)
+        term.kill_server()  # the terminal is closed under the running demo
+        wait_until(lambda: not _processes_under(demo_dir), 30,
+                   lambda: f"orphans after SIGHUP: {_processes_under(demo_dir)}")  # fmt: skip
+
+        session = term.start(command)  # the same checkout, the last run's data dir
+        _wait_dashboard(term, session)
+        os.kill(_demo_pid(home), signal.SIGKILL)  # no chance to clean up
+        left = _processes_under(demo_dir)
+        assert left, "a SIGKILLed demo leaves its Kafka and bridge running"
+        term.kill_server()
+
+        session = term.start(command)  # a third start finds them and stops them first
+        _wait_dashboard(term, session)
+        now = _processes_under(demo_dir)
+        old_pids = {line.split()[0] for line in left}
+        assert not old_pids & {line.split()[0] for line in now}, "the leftovers still run"
+        term.keys(session, "q")
+        wait_until(lambda: not _processes_under(demo_dir), 60,
+                   lambda: f"leftovers: {_processes_under(demo_dir)}")  # fmt: skip
+    finally:
+        term.kill_server()
+        wait_until(lambda: not _processes_under(demo_dir), 30, "the demo's processes to end")
 
 
 def _ports_from(demo_dir: Path) -> list[str]:
