@@ -37,6 +37,10 @@ class AurenApp(App[None]):
     SUB_TITLE = f"v{__version__}"
     CSS_PATH = "app.tcss"
     COMMANDS: ClassVar = App.COMMANDS | {AurenCommands}
+    # No widget takes the keyboard by itself when a screen appears or comes back
+    # after a dialog: an editor or a filter box is focused only when the operator
+    # asks (Enter, e, /, a click), so q, ?, :, and 1-4 work everywhere.
+    AUTO_FOCUS: ClassVar[str | None] = None
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q", "quit", "Quit"),
         Binding("question_mark", "help", "Help"),
@@ -46,6 +50,9 @@ class AurenApp(App[None]):
         Binding("3", "screen_webhooks", "Webhooks", show=False),
         Binding("4", "screen_containers", "Containers", show=False),
         Binding("t", "next_theme", "Theme"),
+        # Escape gives the keyboard back from any editor or input (screens whose
+        # filter box has its own Escape handle it first).
+        Binding("escape", "release_focus", show=False),
     ]
 
     def __init__(
@@ -78,6 +85,12 @@ class AurenApp(App[None]):
     @property
     def read_only(self) -> bool:
         return self.backend.read_only
+
+    def action_release_focus(self) -> None:
+        from textual.widgets import Input, TextArea
+
+        if isinstance(self.focused, Input | TextArea):
+            self.set_focus(None)
 
     def _fatal_error(self) -> None:
         """Exit after an unhandled exception, with a traceback *without* local variables.

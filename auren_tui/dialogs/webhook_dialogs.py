@@ -57,6 +57,9 @@ class ConfirmLoad(ModalScreen[bool]):
 class NameRequest(ModalScreen[str | None]):
     """The name to save the form under (a file name in the config dir)."""
 
+    # Opened to type a name: the box takes the keyboard (the app auto-focuses nothing).
+    AUTO_FOCUS = "#name"
+
     DEFAULT_CSS = DIALOG_CSS.format(name="NameRequest")
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
 
@@ -85,6 +88,8 @@ class NameRequest(ModalScreen[str | None]):
 
 class PickRequest(ModalScreen[str | None]):
     """One of the saved requests (``saved.names()``), listed by the screen."""
+
+    AUTO_FOCUS = "#saved, #cancel"
 
     DEFAULT_CSS = DIALOG_CSS.format(name="PickRequest")
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]

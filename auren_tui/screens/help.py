@@ -22,6 +22,7 @@ HELP = """\
 | `?` | this help |
 | `:` or `ctrl+p` | command palette (themes, refresh, screens) |
 | `/` | filter rows; `escape` clears |
+| `escape` | gives the keyboard back from any editor or input box |
 | `r` | refresh now |
 | `p` | pause / resume live refresh |
 | `t` | next theme (remembered) |
@@ -51,6 +52,7 @@ because they came faster than a screen can show (they stay in the ring).
 
 | key | does |
 |---|---|
+| `e` | edit the body (`escape` leaves the editor: the screen keys work again) |
 | `ctrl+s` | send the form (provider, template, body, negative preset), signed |
 | `ctrl+r` | run the negative suite for the selected provider |
 | `ctrl+l` | start the load test (asks first: it stores N events) |
@@ -69,6 +71,7 @@ shown, and signatures only masked. Read-only refuses send, suite and load.
 | `up` `down` | select a container: its logs follow below, CPU and memory above them |
 | `r` / `s` / `S` | restart / stop / start the selected container (asks first) |
 | `R` | restore a catalog service's container to its known-good spec |
+| `B` | break its restore lock (shows the holder; type the container's name) |
 | `/` | filter: name, service, state, health or image; `escape` clears |
 | `l` | follow the logs on / off (off stops the stream) |
 

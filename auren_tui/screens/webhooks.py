@@ -103,6 +103,7 @@ class WebhooksScreen(SavedRequestsScreen):
         Binding("ctrl+n", "new_body", "New body", priority=True),
         # ctrl+t, not a letter: the body editor usually has the focus after a send.
         Binding("ctrl+t", "open_trace", "Trace in Tail", priority=True),
+        Binding("e", "edit_body", "Edit body"),
     ]
 
     def __init__(
@@ -160,7 +161,11 @@ class WebhooksScreen(SavedRequestsScreen):
         self._look_up_secret(self.provider)
         self._show_status()
         self._preview()
-        self.query_one("#body").focus()
+
+    def action_edit_body(self) -> None:
+        """The body editor takes the keyboard (Escape gives it back). At once, not
+        deferred like ``focus()``: the next key already goes to the editor."""
+        self.set_focus(self.query_one("#body"))
 
     # -- the form ------------------------------------------------------------------
 

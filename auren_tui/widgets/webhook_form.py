@@ -105,6 +105,16 @@ class BodyEditor(Vertical):
     def compose(self) -> ComposeResult:
         yield TextArea(self._initial, language="json", id="body")
         yield Static("", id="body-error")
+        yield Static(Text("e edits the body", style="dim"), id="body-mode")
+
+    def on_descendant_focus(self) -> None:
+        # Say so while the editor has the keyboard: the screen's keys are typed.
+        self.query_one("#body-mode", Static).update(
+            Text("editing the body: escape gives the keys back", style="italic")
+        )
+
+    def on_descendant_blur(self) -> None:
+        self.query_one("#body-mode", Static).update(Text("e edits the body", style="dim"))
 
     @property
     def text(self) -> str:
