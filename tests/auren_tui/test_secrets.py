@@ -11,6 +11,7 @@ import json
 import os
 import pty
 import select
+import signal
 import subprocess
 import sys
 import time
@@ -426,3 +427,23 @@ def test_secret_set_refuses_an_insecure_keyring(tmp_path: Path, backend: str) ->
     assert result.stderr.startswith("auren-tui: error: no secure keyring (")
     assert "install gnome-keyring" in result.stderr
     assert CANARY not in result.stderr
+
+
+def test_a_keyring_daemon_that_went_away_is_noticed_and_restarted() -> None:
+    """The harness's own repair (see tests/services/keyring.py: real_keyring)."""
+    from tests.services.keyring import revive
+
+    service = SecretServiceKeyring().start()
+    try:
+        assert revive(service) is None  # running: left alone
+        assert service._daemon is not None
+        os.killpg(service._daemon.pid, signal.SIGKILL)
+        service._daemon.wait(10)
+        assert not service.running()
+        why = revive(service)
+        assert why is not None
+        assert "gnome-keyring-daemon exited with -9" in why
+        assert service.running()
+        assert service.round_trip()
+    finally:
+        service.close()

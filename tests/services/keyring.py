@@ -19,6 +19,7 @@ import os
 import signal
 import subprocess
 import uuid
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -96,6 +97,7 @@ class SecretServiceKeyring:
             self.workdir = make_tempdir("keyring")
         env = self._daemon_env()
         socket = self.workdir / "bus"
+        socket.unlink(missing_ok=True)  # a restart: the last bus's socket file
         config = self.workdir / "bus.conf"
         config.write_text(_BUS_CONFIG.format(socket=socket))
         self.address = f"unix:path={socket}"
@@ -145,6 +147,22 @@ class SecretServiceKeyring:
     def lock(self) -> None:
         """Lock the default collection (unlocking again needs a prompt: there is none)."""
         _run_python(_LOCK, {**os.environ, **self.env})
+
+    def exit_report(self) -> str:
+        """Why the daemons are not running: exit statuses and the keyring log's tail."""
+        parts = []
+        if self._bus is None or not self._bus.running():
+            parts.append("dbus-daemon gone")
+        if self._daemon is None:
+            parts.append("gnome-keyring-daemon never started")
+        elif self._daemon.poll() is not None:
+            parts.append(f"gnome-keyring-daemon exited with {self._daemon.returncode}")
+        if self.workdir is not None:
+            log = self.workdir / "gnome-keyring.log"
+            with contextlib.suppress(OSError):
+                tail = log.read_text(errors="replace").strip().splitlines()[-3:]
+                parts.append("log: " + " | ".join(tail))
+        return "; ".join(parts)
 
     def running(self) -> bool:
         return (
@@ -220,11 +238,36 @@ class RealKeyring:
     """The whole environment for a subprocess that should use this keyring."""
 
 
-@pytest.fixture(scope="session")
-def real_keyring() -> Iterator[RealKeyring]:
+def revive(service: SecretServiceKeyring) -> str | None:
+    """Start ``service`` again when its daemons are gone; why they were (None: running)."""
+    if service.running():
+        return None
+    why = service.exit_report()
+    service.stop()
+    service.start()
+    return why
+
+
+def _point_at(service: SecretServiceKeyring) -> None:
+    """This process (and subprocesses started with os.environ) use ``service``."""
     import keyring
     import keyring.core
 
+    for k in _FOREIGN:
+        os.environ.pop(k, None)
+    os.environ.update(service.env)
+    keyring.core.init_backend()  # forget any backend chosen before
+    backend = keyring.get_keyring()
+    user = f"harness/{uuid.uuid4().hex}"
+    backend.set_password("auren-tui-harness", user, "probe")
+    if backend.get_password("auren-tui-harness", user) != "probe":
+        raise ServiceUnavailable("gnome-keyring: a stored entry did not read back")
+    backend.delete_password("auren-tui-harness", user)
+
+
+@pytest.fixture(scope="session")
+def keyring_service() -> Iterator[SecretServiceKeyring]:
+    """The session's keyring daemons (see ``real_keyring``)."""
     service = SecretServiceKeyring()
     try:
         service.start()
@@ -232,26 +275,35 @@ def real_keyring() -> Iterator[RealKeyring]:
         service.close()
         unavailable(exc)
     saved = {k: os.environ.get(k) for k in _FOREIGN}
-    for k in _FOREIGN:
-        os.environ.pop(k, None)
-    os.environ.update(service.env)
     try:
-        keyring.core.init_backend()  # forget any backend chosen before this fixture ran
-        backend = keyring.get_keyring()
-        user = f"harness/{uuid.uuid4().hex}"
-        backend.set_password("auren-tui-harness", user, "probe")
-        if backend.get_password("auren-tui-harness", user) != "probe":
-            raise ServiceUnavailable("gnome-keyring: a stored entry did not read back")
-        backend.delete_password("auren-tui-harness", user)
-    except Exception as exc:
-        _restore(saved)
-        service.close()
-        unavailable(exc)
-    try:
-        yield RealKeyring(service=service, env=dict(os.environ))
+        yield service
     finally:
         _restore(saved)
         service.close()
+
+
+@pytest.fixture
+def real_keyring(keyring_service: SecretServiceKeyring) -> RealKeyring:
+    """The session's real keyring, checked before every test that uses it.
+
+    gnome-keyring-daemon was seen to go away in the middle of a run ("Message
+    recipient disconnected from message bus without replying", then
+    "org.freedesktop.secrets was not provided by any .service files"). When
+    its daemon or its bus is gone, the harness says why (a warning with the
+    exit status and the log's tail) and starts a fresh pair, so no later test
+    fails for a reason of the harness's.
+    """
+    try:
+        why = revive(keyring_service)
+    except (ServiceUnavailable, OSError) as exc:
+        unavailable(exc)
+    if why is not None:
+        warnings.warn(f"the harness keyring had stopped ({why}); restarted", stacklevel=1)
+    try:
+        _point_at(keyring_service)
+    except Exception as exc:
+        unavailable(exc)
+    return RealKeyring(service=keyring_service, env=dict(os.environ))
 
 
 def _restore(saved: dict[str, str | None]) -> None:
