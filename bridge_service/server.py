@@ -33,6 +33,7 @@ from typing import Any
 import httptools
 import uvicorn
 from fastapi import FastAPI
+from uvicorn.config import STARTUP_FAILURE
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 from uvicorn.supervisors import Multiprocess
@@ -274,11 +275,13 @@ def serve(settings: Settings) -> bool:
         # would then build its settings from the environment again. The config
         # (with the validated settings) is pickled to each spawned worker instead.
         sock = config.bind_socket()
+        supervisor = Multiprocess(config, sockets=[sock])
         try:
-            Multiprocess(config, sockets=[sock]).run()
+            supervisor.run()
         finally:
             sock.close()
-        return True
+        # A worker that could not start (its lifespan failed, ...) stops the parent.
+        return not any(p.exitcode == STARTUP_FAILURE for p in supervisor.processes)
     server = uvicorn.Server(config)
     server.run()
     return server.started
