@@ -33,6 +33,7 @@ import httpx
 
 from auren_tui.core.catalog import Catalog, ServiceSpec
 from auren_tui.core.config import Profile
+from auren_tui.core.process import alive
 from auren_tui.demo.generator import Generator
 from auren_tui.demo.kafka import DemoError, LocalKafka, find_libs, free_port, stop_process
 from auren_tui.demo.web import DemoWeb
@@ -226,25 +227,12 @@ def reap_leftovers(root: Path, timeout: float = 10) -> int:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and any(_alive(pid) for pid in found):
+    while time.monotonic() < deadline and any(alive(pid) for pid in found):
         time.sleep(0.1)
     for pid in found:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, signal.SIGKILL)
     return len(found)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    stat = Path(f"/proc/{pid}/stat")
-    with contextlib.suppress(OSError):
-        return stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"  # a zombie is gone
-    return False
 
 
 def _create_topics(bootstrap: str) -> None:

@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 from auren_tui.core.format import one_line
+from auren_tui.core.process import alive
 from auren_tui.core.restore.journal import Journal, JournalUnreadable
 from auren_tui.core.restore.spec import ATTEMPT_LABEL, RunSpec
 
@@ -347,7 +348,7 @@ class Restorer:
                 ) from None
             if journal is None or journal.attempt in Restorer._active:
                 continue
-            if journal.pid != os.getpid() and _alive(journal.pid):
+            if journal.pid != os.getpid() and alive(journal.pid):
                 continue  # another process of this machine is running it now
             pending.append(journal)
         return min(pending, key=lambda j: j.started) if pending else None
@@ -363,7 +364,7 @@ class Restorer:
             return False
         if pid == os.getpid():
             return labels.get("auren.attempt", "") not in Restorer._active
-        return pid > 0 and not _alive(pid)
+        return pid > 0 and not alive(pid)
 
     # ---- recovery --------------------------------------------------------------------------
 
@@ -777,13 +778,3 @@ def prune_failed(
         for old in doomed:
             client.containers.get(old).remove(force=True)
     return doomed
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
