@@ -143,10 +143,11 @@ async def _receive(bridge: Bridge, request: Request) -> bytes | tuple[str, Respo
         async with asyncio.timeout(settings.body_timeout_seconds):
             return await read_body(request, settings.max_body_bytes)
     except BodyTooLarge:
+        # No "Connection: close": closing while the client still sends would reset
+        # the connection before it reads the 413. The server discards the rest of
+        # the body, for at most the body deadline (the protocol then closes).
         return "too_large", _answer(
-            413,
-            {"detail": f"body larger than {settings.max_body_bytes} bytes"},
-            {"Connection": "close"},
+            413, {"detail": f"body larger than {settings.max_body_bytes} bytes"}
         )
     except TimeoutError:
         return "timeout", _answer(

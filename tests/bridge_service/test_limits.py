@@ -341,3 +341,20 @@ async def test_saturation_answers_503_with_retry_after(
     finally:
         await blocker.close()
     assert len(await db_event_ids(dsn)) == 2
+
+
+async def test_an_oversized_body_sent_whole_still_reads_its_413(
+    bridge_factory: BridgeFactory,
+) -> None:
+    """A client that sends its whole (too large) body before reading must get the 413,
+    not a reset: the bridge discards the rest rather than closing under it."""
+    bridge = bridge_factory(QUICK)
+    body = b'{"pad": "' + b"x" * (4 * 1024 * 1024) + b'"}'
+    for _ in range(3):
+        async with connect(bridge) as (reader, writer):
+            writer.write(request_head("/webhooks/oura", sign("oura", body), len(body)))
+            writer.write(body)
+            await writer.drain()
+            status, answer = await read_answer_one(reader)
+        assert status == 413, answer
+        assert b"body larger than" in answer
