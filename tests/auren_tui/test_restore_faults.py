@@ -129,6 +129,16 @@ def audit_outcomes(env: dict[str, str]) -> list[dict[str, Any]]:
     return [x for x in lines if "outcome" in x and "step" not in x]
 
 
+def start_restore(env: dict[str, str], output: bool = False) -> subprocess.Popen[str]:
+    """``auren-tui restore biometric --yes`` in the background (its output kept or not)."""
+    out = subprocess.PIPE if output else subprocess.DEVNULL
+    return subprocess.Popen(
+        [str(BIN / "auren-tui"), "restore", "biometric", "--profile", "srv", "--yes"],
+        env=env, stdout=out, stderr=subprocess.STDOUT if output else subprocess.DEVNULL,
+        text=True, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
 def restore(env: dict[str, str], *extra: str) -> subprocess.CompletedProcess[str]:
     return cli(env, "restore", "biometric", "--profile", "srv", *extra)
 
@@ -231,11 +241,7 @@ def test_an_ssh_drop_at_each_step_reconnects_and_finishes(
     reconnects (backoff) and the restore finishes, lock released."""
     _, old_id = broken_service(server, env)
     rule = break_at(proxy, step, "hold")
-    proc = subprocess.Popen(
-        [str(BIN / "auren-tui"), "restore", "biometric", "--profile", "srv", "--yes"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        stdin=subprocess.DEVNULL,
-    )  # fmt: skip
+    proc = start_restore(env, output=True)
     try:
         assert rule.hit.wait(120), f"the {step} call was never made"
         server.sshd.drop_sessions()
@@ -273,11 +279,7 @@ def test_a_restore_killed_after_each_step_is_recovered_by_the_next(
 ) -> None:
     _, old_id = broken_service(server, env)
     rule = break_at(proxy, KILL_AFTER[step], "hold")
-    proc = subprocess.Popen(
-        [str(BIN / "auren-tui"), "restore", "biometric", "--profile", "srv", "--yes"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        stdin=subprocess.DEVNULL,
-    )  # fmt: skip
+    proc = start_restore(env)
     try:
         assert rule.hit.wait(120), f"the restore never reached {KILL_AFTER[step]}"
         os.kill(proc.pid, signal.SIGKILL)
@@ -316,11 +318,7 @@ def test_journal_and_server_disagree_nothing_is_changed(
     name. The next run shows both sides and changes nothing."""
     _, old_id = broken_service(server, env)
     rule = break_at(proxy, "create", "hold")
-    proc = subprocess.Popen(
-        [str(BIN / "auren-tui"), "restore", "biometric", "--profile", "srv", "--yes"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        stdin=subprocess.DEVNULL,
-    )  # fmt: skip
+    proc = start_restore(env)
     try:
         assert rule.hit.wait(120)
         os.kill(proc.pid, signal.SIGKILL)

@@ -594,7 +594,6 @@ class Restorer:
             assert plan is not None
             self.recover(plan)
             if plan.keeps_new:
-                self.outcome.result = "recovered"
                 return self._finish("recovered", self.outcome.recovered)
         journal = Journal(
             attempt=uuid.uuid4().hex[:12], container=self.name, who=self.who,
