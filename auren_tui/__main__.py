@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from auren_tui import __version__
 from auren_tui.cli import (
@@ -37,6 +38,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--read-only", action="store_true", help="disable every action that changes the server"
+    )
+    parser.add_argument(
+        "--ssh-config",
+        type=Path,
+        metavar="FILE",
+        default=None,
+        help="read this SSH config instead of ~/.ssh/config (as ssh -F)",
     )
     # Headless commands: one line each; without one, the app starts.
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")

@@ -162,7 +162,8 @@ class AurenApp(App[None]):
             getattr(err, "port", 22),
             getattr(err, "key_type", "?"),
             getattr(err, "fingerprint", "?"),
-            known_hosts=getattr(err, "known_hosts", "known_hosts"),
+            known_hosts=str(getattr(err, "known_hosts", "known_hosts")),
+            role=getattr(err, "role", ""),
         )
 
         def decided(trust: bool | None) -> None:

@@ -30,6 +30,10 @@ def _log_to_file(locations: Locations, debug: bool) -> None:
 def launch(args: argparse.Namespace) -> int:
     """Open the TUI on a profile. Config errors end here in one line (exit 2)."""
     locations = Locations.from_env()
+    if getattr(args, "ssh_config", None) is not None:
+        locations = dataclasses.replace(
+            locations, ssh_config=args.ssh_config.expanduser().absolute()
+        )
     try:
         config = load_config(locations)
         name = args.profile or config.ui.default_profile or "local"

@@ -26,6 +26,7 @@ declare -A NEEDS=(
   [java]=openjdk-17-jre-headless
   [mvn]=maven
   [pgrep]=procps
+  [sudo]=sudo
 )
 # postgres lives outside PATH on Debian
 PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1 || true)

@@ -15,7 +15,8 @@ import logging
 import sys
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn, TextIO, TypeAlias
 
 from auren_tui.core.config import ConfigError
@@ -80,7 +81,7 @@ class Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
 
 
-GLOBAL_OPTIONS = {"debug": False, "profile": None, "read_only": False}
+GLOBAL_OPTIONS = {"debug": False, "profile": None, "read_only": False, "ssh_config": None}
 """The options of ``auren-tui`` itself, accepted before and after a command's name."""
 
 
@@ -101,6 +102,13 @@ def common_options(*, read_only: bool = True) -> argparse.ArgumentParser:
         "--profile",
         default=argparse.SUPPRESS,
         help="profile (default: ui.default_profile in config.toml, else local)",
+    )
+    parent.add_argument(
+        "--ssh-config",
+        type=Path,
+        metavar="FILE",
+        default=argparse.SUPPRESS,
+        help="read this SSH config instead of ~/.ssh/config (as ssh -F)",
     )
     if read_only:
         parent.add_argument(
@@ -145,6 +153,8 @@ def run_command(args: argparse.Namespace, ctx: Context | None = None) -> int:
     """Run the handler the parser chose; every error becomes one line and an exit status."""
     ctx = ctx or Context.from_env()
     resolve_options(args)
+    if args.ssh_config is not None:
+        ctx.locations = replace(ctx.locations, ssh_config=args.ssh_config.expanduser().absolute())
     handler: Handler = args.handler
     debug = bool(getattr(args, "debug", False))
     _quiet_libraries(debug, ctx)

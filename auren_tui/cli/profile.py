@@ -12,12 +12,16 @@ from auren_tui.core.config import (
     LOCAL,
     AppConfig,
     Profile,
+    check_docker_command,
     check_name,
     load_config,
     save_config,
 )
+from auren_tui.core.sshconfig import SshConfigError, parse_jump
 
 if TYPE_CHECKING:
+    from pydantic import SecretStr
+
     from auren_tui.core.config import AuthKind
 
 
@@ -35,13 +39,41 @@ def register(commands: Commands) -> None:
         "add", parents=[common_options(read_only=False)], help="add a server profile"
     )
     add.add_argument("name", help="profile name (letters, digits, - and _)")
-    add.add_argument("--host", required=True, help="server name or address")
-    add.add_argument("--port", type=_port, default=22, help="SSH port (default 22)")
-    add.add_argument("--user", required=True, help="SSH user")
+    add.add_argument(
+        "--ssh-host",
+        help="a Host of your SSH config: HostName, User, Port, keys, ProxyJump come from it",
+    )
+    add.add_argument("--host", help="server name or address (needed without --ssh-host)")
+    add.add_argument("--port", type=_port, help="SSH port (default: the SSH config's, else 22)")
+    add.add_argument("--user", help="SSH user (default: the SSH config's, else yours)")
     add.add_argument(
         "--auth",
         choices=AUTH_KINDS,
-        help="agent, key (with --key-file) or password (default: key with --key-file, else agent)",
+        help="auto (as ssh: agent, then identity files), agent, key (with --key-file) or "
+        "password (default: key with --key-file, else auto)",
+    )
+    add.add_argument(
+        "--jump",
+        action="append",
+        default=[],
+        metavar="[USER@]HOST[:PORT]",
+        help="a jump host (repeat for several, in order; default: the SSH config's ProxyJump)",
+    )
+    add.add_argument(
+        "--allow-proxy-command",
+        action="store_true",
+        help="run the SSH config's ProxyCommand for this profile (never done otherwise)",
+    )
+    add.add_argument(
+        "--profile-ssh-config",
+        dest="profile_ssh_config",
+        type=Path,
+        metavar="FILE",
+        help="the SSH config this profile always reads (default ~/.ssh/config)",
+    )
+    add.add_argument(
+        "--docker-command",
+        help='how the SSH user runs docker on the server (default "docker", e.g. "sudo -n docker")',
     )
     add.add_argument("--key-file", type=Path, help="private key file (auth key)")
     add.add_argument(
@@ -102,15 +134,31 @@ def cmd_add(args: argparse.Namespace, ctx: Context) -> int:
         raise UsageError(
             f"profile {name!r} already exists (remove it first: `auren-tui profile remove {name}`)"
         )
-    auth: AuthKind = args.auth or ("key" if args.key_file else "agent")
+    auth: AuthKind = args.auth or ("key" if args.key_file else "auto")
     if auth == "key" and args.key_file is None:
         raise UsageError("--auth key needs --key-file PATH")
-    if args.key_file is not None and auth != "key":
-        raise UsageError(f"--key-file is only used with --auth key (not {auth})")
-    host, user = args.host.strip(), args.user.strip()
-    for flag, value in (("--host", host), ("--user", user)):
+    if args.key_file is not None and auth not in ("key", "auto"):
+        raise UsageError(f"--key-file is only used with --auth key or auto (not {auth})")
+    if args.host is None and args.ssh_host is None:
+        raise UsageError("give --host (the server) or --ssh-host (a Host of your SSH config)")
+    words = {}
+    given = (("--host", args.host), ("--user", args.user), ("--ssh-host", args.ssh_host))
+    for flag, value in given:
+        if value is None:
+            continue
+        value = value.strip()
         if not value or any(c.isspace() for c in value):
             raise UsageError(f"{flag} must be a single word, got {value[:40]!r}")
+        words[flag] = value
+    jumps = tuple(args.jump)
+    for hop in jumps:
+        try:
+            parse_jump(hop)
+        except SshConfigError as exc:
+            raise UsageError(f"--jump: {exc}") from None
+    docker_command = args.docker_command
+    if docker_command is not None:
+        check_docker_command(docker_command, lambda p: UsageError(f"--docker-command: {p}"))
     docker_host = args.docker_host
     if docker_host is not None and not docker_host.startswith(("unix://", "tcp://")):
         raise UsageError(
@@ -119,18 +167,33 @@ def cmd_add(args: argparse.Namespace, ctx: Context) -> int:
     key_file = _absolute(args.key_file)
     profile = Profile(
         name=name,
-        host=host,
+        host=words.get("--host", ""),
         port=args.port,
-        user=user,
+        user=words.get("--user", ""),
         auth=auth,
         key_file=key_file,
         known_hosts=_absolute(args.known_hosts),
         read_only=args.profile_read_only,
         docker_host=docker_host,
+        docker_command=docker_command or "docker",
+        ssh_host=words.get("--ssh-host"),
+        ssh_config=_absolute(args.profile_ssh_config),
+        jump=jumps,
+        allow_proxy_command=args.allow_proxy_command,
     )
     save_config(ctx.locations, config.with_profile(profile))
     ro = ", read-only" if profile.read_only else ""
     ctx.say(f"added profile {name}: {profile.target}, auth {auth}{ro}")
+    from auren_tui.core.sshroute import RouteError, resolve_route  # lazy: loads paramiko
+
+    try:
+        route = resolve_route(profile, ctx.locations.ssh_config)
+    except RouteError as exc:
+        ctx.warn(f"the SSH config cannot be used as it is: {exc}")
+    else:
+        server = route.server
+        via = "".join(f" via {h.who}" for h in route.jumps)
+        ctx.say(f"connects to {server.who}{via} (`auren-tui profile show {name}` says why)")
     if key_file is not None and not key_file.is_file():
         ctx.warn(f"key file {key_file} does not exist (yet)")
     if auth == "password":
@@ -168,34 +231,48 @@ def _ordered(config: AppConfig) -> list[Profile]:
 
 
 def cmd_show(args: argparse.Namespace, ctx: Context) -> int:
+    """The profile as the connection will use it: each SSH value resolved (profile,
+    then the SSH config, then defaults) with where it came from."""
     config = load_config(ctx.locations)
     p = config.profile(args.name)
     lines: list[tuple[str, str]] = [("name", p.name)]
     if p.is_local:
         lines.append(("target", "this machine (no SSH)"))
     else:
-        lines += [
-            ("host", p.host),
-            ("port", str(p.port)),
-            ("user", p.user),
-            ("auth", p.auth),
-            ("key file", str(p.key_file) if p.key_file else "-"),
-            ("known hosts", str(p.known_hosts) if p.known_hosts else "~/.ssh/known_hosts"),
-        ]
+        lines.append(("ssh host", p.ssh_host or "-"))
     lines += [
         ("read-only", "yes" if p.read_only else "no"),
         ("docker host", p.docker_host or "-"),
+        ("docker cmd", p.docker_command),
         ("default", "yes" if config.ui.default_profile == p.name else "no"),
         ("secrets", _secret_names(ctx, p.name)),
     ]
     for label, value in lines:
-        ctx.say(f"{label + ':':<13}{value}")
+        ctx.say(f"{label + ':':<17}{value}")
+    if not p.is_local:
+        _show_route(p, ctx)
     ctx.say("services:")
     for s in p.catalog.services:
         mark = "  (overridden)" if s.name in p.service_overrides else ""
         check = f"{s.check} {s.path}".rstrip()
         ctx.say(f"  {s.name:<11}{s.container:<22}{s.host}:{s.port:<7}{check}{mark}")
     return 0
+
+
+def _show_route(p: Profile, ctx: Context) -> None:
+    from auren_tui.core.sshroute import RouteError, describe, resolve_route  # lazy: paramiko
+
+    try:
+        route = resolve_route(p, ctx.locations.ssh_config)
+    except RouteError as exc:
+        raise CliError(f"profile {p.name!r}: {exc}") from None
+    ctx.say("ssh (resolved):")
+    for label, value, source in describe(route):
+        ctx.say(f"  {label + ':':<17}{value}  [{source}]")
+    for hop in route.jumps:
+        ctx.say(f"  {hop.role}: {hop.who}, known hosts {' '.join(map(str, hop.known_hosts))}")
+    for warning in route.warnings:
+        ctx.warn(warning)
 
 
 def _secret_names(ctx: Context, profile: str) -> str:
@@ -252,4 +329,9 @@ def cmd_trust(args: argparse.Namespace, ctx: Context) -> int:
     # Lazy: paramiko loads for this command only.
     from auren_tui.core.hostkeys import trust_host
 
-    return trust_host(profile, ctx.locations, assume_yes=args.yes, out=ctx.out, inp=ctx.stdin)
+    def secret(name: str) -> SecretStr | None:
+        return ctx.secrets().get(profile.name, name)
+
+    return trust_host(
+        profile, ctx.locations, assume_yes=args.yes, out=ctx.out, inp=ctx.stdin, secrets=secret
+    )

@@ -12,14 +12,18 @@ The file, as ``save_config`` writes it::
     default_profile = "prod"
 
     [profiles.prod]
-    host = "203.0.113.7"
-    port = 22
+    ssh_host = "prod-box"             # a Host of ~/.ssh/config (or host = "203.0.113.7")
+    port = 22                         # host, port, user: written here, they win over the file
     user = "deploy"
-    auth = "key"                      # agent | key | password
+    auth = "auto"                     # auto | agent | key | password
     key_file = "/home/me/.ssh/auren_ed25519"
     known_hosts = "/home/me/.ssh/known_hosts"
+    jump = ["bastion"]                # ProxyJump hops (else the file's ProxyJump)
+    allow_proxy_command = false       # run the file's ProxyCommand for this profile
+    ssh_config = "/home/me/.ssh/config"  # default: ~/.ssh/config, then /etc/ssh/ssh_config
     read_only = true
     docker_host = "unix:///var/run/docker.sock"
+    docker_command = "sudo -n docker" # how the SSH user runs docker (default "docker")
 
     [profiles.prod.services.bridge]   # overrides of core/catalog.py, per service
     container = "biometric-bridge-v2"
@@ -34,9 +38,10 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shlex
 import tempfile
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, cast, get_args
@@ -46,7 +51,7 @@ import tomli_w
 from auren_tui.core.catalog import Catalog, CheckKind
 from auren_tui.core.paths import Locations
 
-AuthKind = Literal["agent", "key", "password"]
+AuthKind = Literal["auto", "agent", "key", "password"]
 AUTH_KINDS: tuple[str, ...] = get_args(AuthKind)
 CHECK_KINDS: tuple[str, ...] = get_args(CheckKind)
 LOCAL = "local"
@@ -65,14 +70,26 @@ class Profile:
     """One server (or ``local``)."""
 
     name: str
-    host: str = "127.0.0.1"
-    port: int = 22
-    user: str = ""
-    auth: AuthKind = "agent"
+    host: str = ""  # "" with ssh_host: the HostName of ~/.ssh/config
+    port: int | None = None  # None: ~/.ssh/config's Port, else 22
+    user: str = ""  # "": ~/.ssh/config's User, else the local user
+    auth: AuthKind = "auto"
+    """auto: as ``ssh`` does (the agent unless IdentitiesOnly, then the identity
+    files); agent: the agent only; key: ``key_file`` only; password."""
     key_file: Path | None = None
-    known_hosts: Path | None = None  # default: ~/.ssh/known_hosts
+    known_hosts: Path | None = None  # default: ~/.ssh/config's UserKnownHostsFile
     read_only: bool = False
     docker_host: str | None = None  # the server's Docker socket, e.g. unix:///var/run/docker.sock
+    docker_command: str = "docker"
+    """How the SSH user runs the docker CLI on the server, e.g. ``sudo -n docker``."""
+    ssh_host: str | None = None
+    """A ``Host`` of the SSH config: HostName, User, Port, IdentityFile… come from it."""
+    ssh_config: Path | None = None
+    """The SSH config read (as ``ssh -F``); default ~/.ssh/config then /etc/ssh/ssh_config."""
+    jump: tuple[str, ...] = ()
+    """Jump hosts (``[user@]host[:port]`` or Host aliases); () = the config's ProxyJump."""
+    allow_proxy_command: bool = False
+    """Run the SSH config's ProxyCommand for this profile (never by default)."""
     catalog: Catalog = field(default_factory=Catalog)
     """The service catalog with ``service_overrides`` already applied."""
     service_overrides: dict[str, dict[str, object]] = field(default_factory=dict)
@@ -88,11 +105,14 @@ class Profile:
 
     @property
     def target(self) -> str:
-        """``user@host:port``, or ``this machine`` for ``local``."""
+        """``user@host:port`` as written (``ssh_host`` when no host is), ``this machine``
+        for ``local``; jump hosts follow ``via``."""
         if self.is_local:
             return "this machine"
         user = f"{self.user}@" if self.user else ""
-        return f"{user}{self.host}:{self.port}"
+        port = f":{self.port}" if self.port is not None else ""
+        via = f" via {','.join(self.jump)}" if self.jump else ""
+        return f"{user}{self.host or self.ssh_host or '?'}{port}{via}"
 
 
 @dataclass(frozen=True)
@@ -105,7 +125,7 @@ class UiPrefs:
 
 def local_profile() -> Profile:
     """The built-in profile: services on this machine, no SSH."""
-    return Profile(name=LOCAL, host="127.0.0.1", port=22, user="", auth="agent")
+    return Profile(name=LOCAL)  # no SSH: host, port, user and auth mean nothing here
 
 
 @dataclass(frozen=True)
@@ -201,6 +221,29 @@ class _Reader:
             raise self.fail(path, f"must be between 1 and 65535, got {value}")
         return value
 
+    def word(self, data: Mapping[str, Any], key: str, path: str) -> str | None:
+        """A non-empty string without whitespace (a host name, a user)."""
+        value = self.string(data, key, path)
+        if value is not None and (not value or any(c.isspace() for c in value)):
+            raise self.fail(path, f"must be a single word, got {value[:40]!r}")
+        return value
+
+    def jumps(self, data: Mapping[str, Any], key: str, path: str) -> tuple[str, ...]:
+        """An array of ``[user@]host[:port]`` jump hosts (or SSH config aliases)."""
+        from auren_tui.core.sshconfig import SshConfigError, parse_jump
+
+        value = data.get(key)
+        if value is None:
+            return ()
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise self.fail(path, f"must be an array of strings, got {_kind(value)}")
+        for hop in value:
+            try:
+                parse_jump(hop)
+            except SshConfigError as exc:
+                raise self.fail(path, str(exc)) from None
+        return tuple(value)
+
     def choice(
         self, data: Mapping[str, Any], key: str, path: str, allowed: tuple[str, ...]
     ) -> str | None:
@@ -265,7 +308,19 @@ def _parse(data: Mapping[str, Any], r: _Reader) -> AppConfig:
     return AppConfig(profiles=profiles, ui=ui)
 
 
-_SSH_KEYS = ("host", "port", "user", "auth", "key_file", "known_hosts")
+_SSH_KEYS = (
+    "host",
+    "port",
+    "user",
+    "auth",
+    "key_file",
+    "known_hosts",
+    "ssh_host",
+    "ssh_config",
+    "jump",
+    "allow_proxy_command",
+    "docker_command",
+)
 
 
 def _parse_profile(name: str, t: Mapping[str, Any], r: _Reader) -> Profile:
@@ -274,28 +329,54 @@ def _parse_profile(name: str, t: Mapping[str, Any], r: _Reader) -> Profile:
         for k in _SSH_KEYS:
             if k in t:
                 raise r.fail(f"{key}.{k}", "the built-in local profile uses no SSH; remove it")
-    host = r.string(t, "host", f"{key}.host")
-    if name != LOCAL and not host:
-        raise r.fail(f"{key}.host", "required (the server's name or address)")
-    auth = r.choice(t, "auth", f"{key}.auth", AUTH_KINDS) or "agent"
+    host = r.word(t, "host", f"{key}.host")
+    ssh_host = r.word(t, "ssh_host", f"{key}.ssh_host")
+    if name != LOCAL and not host and not ssh_host:
+        raise r.fail(
+            f"{key}.host",
+            "required (the server's name or address), or ssh_host (a Host of ~/.ssh/config)",
+        )
+    auth = r.choice(t, "auth", f"{key}.auth", AUTH_KINDS) or "auto"
     key_file = r.string(t, "key_file", f"{key}.key_file")
     if auth == "key" and not key_file:
         raise r.fail(f"{key}.key_file", 'required when auth = "key"')
     known_hosts = r.string(t, "known_hosts", f"{key}.known_hosts")
+    ssh_config = r.string(t, "ssh_config", f"{key}.ssh_config")
+    docker_command = r.string(t, "docker_command", f"{key}.docker_command")
+    if docker_command is not None:
+        check_docker_command(docker_command, lambda p: r.fail(f"{key}.docker_command", p))
     overrides = _parse_services(t, key, r)
     return Profile(
         name=name,
-        host=host or "127.0.0.1",
-        port=r.port(t, "port", f"{key}.port") or 22,
-        user=r.string(t, "user", f"{key}.user") or "",
+        host=host or "",
+        port=r.port(t, "port", f"{key}.port"),
+        user=r.word(t, "user", f"{key}.user") or "",
         auth=cast(AuthKind, auth),  # checked against AUTH_KINDS above
         key_file=Path(key_file).expanduser() if key_file else None,
         known_hosts=Path(known_hosts).expanduser() if known_hosts else None,
         read_only=bool(r.boolean(t, "read_only", f"{key}.read_only")),
         docker_host=r.string(t, "docker_host", f"{key}.docker_host") or None,
+        docker_command=docker_command or "docker",
+        ssh_host=ssh_host,
+        ssh_config=Path(ssh_config).expanduser() if ssh_config else None,
+        jump=r.jumps(t, "jump", f"{key}.jump"),
+        allow_proxy_command=bool(r.boolean(t, "allow_proxy_command", f"{key}.allow_proxy_command")),
         catalog=Catalog().with_overrides(overrides),
         service_overrides=overrides,
     )
+
+
+def check_docker_command(command: str, fail: Callable[[str], Exception]) -> list[str]:
+    """The words of a ``docker_command``; ``fail(problem)`` is raised when unusable."""
+    try:
+        words = shlex.split(command)
+    except ValueError as exc:
+        raise fail(f"not a command line ({exc})") from None
+    if not words or "\n" in command or any(c in command for c in ";&|`$<>"):
+        raise fail(
+            f"must be a plain command such as 'docker' or 'sudo -n docker', got {command[:60]!r}"
+        )
+    return words
 
 
 _SERVICE_KEYS = ("container", "port", "check", "path", "host")
@@ -334,15 +415,31 @@ def _parse_services(t: Mapping[str, Any], key: str, r: _Reader) -> dict[str, dic
 def _profile_table(p: Profile) -> dict[str, Any]:
     t: dict[str, Any] = {}
     if not p.is_local:
-        t |= {"host": p.host, "port": p.port, "user": p.user, "auth": p.auth}
+        if p.ssh_host:
+            t["ssh_host"] = p.ssh_host
+        if p.host:
+            t["host"] = p.host
+        if p.port is not None:
+            t["port"] = p.port
+        if p.user:
+            t["user"] = p.user
+        t["auth"] = p.auth
         if p.key_file is not None:
             t["key_file"] = str(p.key_file)
         if p.known_hosts is not None:
             t["known_hosts"] = str(p.known_hosts)
+        if p.jump:
+            t["jump"] = list(p.jump)
+        if p.allow_proxy_command:
+            t["allow_proxy_command"] = True
+        if p.ssh_config is not None:
+            t["ssh_config"] = str(p.ssh_config)
     if p.read_only or not p.is_local:
         t["read_only"] = p.read_only
     if p.docker_host:
         t["docker_host"] = p.docker_host
+    if p.docker_command != "docker":
+        t["docker_command"] = p.docker_command
     if p.service_overrides:
         t["services"] = {s: _canonical(p.service_overrides[s]) for s in sorted(p.service_overrides)}
     return t

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
+from pathlib import Path
 
 BLOCKS = "▁▂▃▄▅▆▇█"
 
@@ -74,3 +76,11 @@ def secret_hint(value: str, mark: str = "****") -> str:
     """The most of a secret ever shown: ``mark`` plus its last 4 characters, and those
     only when they are at most a quarter of it (16 characters or more)."""
     return f"{mark}{value[-HINT_CHARS:]}" if len(value) >= HINT_MIN_LENGTH else mark
+
+
+def display_path(path: Path | str) -> str:
+    """``path`` with the home directory shown as ``~``."""
+    home, text = str(Path.home()), str(path)
+    if home not in ("", "/") and (text == home or text.startswith(home + os.sep)):
+        return "~" + text[len(home) :]
+    return text

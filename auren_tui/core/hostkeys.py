@@ -34,9 +34,16 @@ from typing import TYPE_CHECKING, TextIO
 
 import paramiko
 
+from auren_tui.core.format import display_path
+
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from pydantic import SecretStr
+
     from auren_tui.core.config import Profile
     from auren_tui.core.paths import Locations
+    from auren_tui.core.sshroute import Route
 
 DEFAULT_PORT = 22
 
@@ -66,15 +73,6 @@ def known_hosts_path(profile: Profile) -> Path:
     return profile.known_hosts.expanduser() if profile.known_hosts else default_known_hosts()
 
 
-def _display(path: Path) -> str:
-    """``path`` with the home directory shown as ``~``."""
-    home = str(Path.home())
-    text = str(path)
-    if home not in ("", "/") and (text == home or text.startswith(home + os.sep)):
-        return "~" + text[len(home) :]
-    return text
-
-
 class HostKeyError(Exception):
     """The server's host key cannot be accepted; nothing was sent to it."""
 
@@ -82,16 +80,19 @@ class HostKeyError(Exception):
 class UnknownHostKey(HostKeyError):
     """No known_hosts entry for this host: an operator must look at the fingerprint first."""
 
-    def __init__(self, host: str, port: int, key: paramiko.PKey, known_hosts: Path) -> None:
+    def __init__(
+        self, host: str, port: int, key: paramiko.PKey, known_hosts: Path, role: str = ""
+    ) -> None:
         self.host = host
         self.port = port
         self.key = key
         self.key_type = key.get_name()
         self.fingerprint = fingerprint_sha256(key)
         self.known_hosts = known_hosts
+        self.role = role  # "" for the server, "jump host NAME" for a hop on the way
         super().__init__(
-            f"host key for {host_label(host, port)} is not known ({self.key_type} "
-            f"{self.fingerprint}, not in {_display(known_hosts)}); check the fingerprint "
+            f"host key for {_named(role, host, port)} is not known ({self.key_type} "
+            f"{self.fingerprint}, not in {display_path(known_hosts)}); check the fingerprint "
             "with the server's administrator, then trust it "
             "(in the TUI, or `auren-tui profile trust NAME`)."
         )
@@ -108,7 +109,9 @@ class HostKeyChanged(HostKeyError):
         known_hosts_path: Path,
         line_number: int,
         revoked: bool = False,
+        role: str = "",
     ) -> None:
+        self.role = role
         self.host = host
         self.port = port
         self.key = key
@@ -117,8 +120,8 @@ class HostKeyChanged(HostKeyError):
         self.known_hosts_path = known_hosts_path
         self.line_number = line_number
         self.revoked = revoked
-        where = f"{_display(known_hosts_path)} line {line_number}"
-        label = host_label(host, port)
+        where = f"{display_path(known_hosts_path)} line {line_number}"
+        label = _named(role, host, port)
         if revoked:
             message = (
                 f"host key for {label} ({self.fingerprint}) is REVOKED ({where}); "
@@ -137,6 +140,12 @@ class HostKeyChanged(HostKeyError):
         return self.known_hosts_path
 
 
+def _named(role: str, host: str, port: int) -> str:
+    """``[host]:port``, after the role of a hop on the way: "jump host b ([h]:p)"."""
+    label = host_label(host, port)
+    return f"{role} ({label})" if role else label
+
+
 class KnownHostsUnreadable(HostKeyError):
     """The known_hosts file exists but cannot be read: no key can be checked."""
 
@@ -144,7 +153,7 @@ class KnownHostsUnreadable(HostKeyError):
         self.known_hosts = known_hosts
         reason = error.strerror or type(error).__name__
         super().__init__(
-            f"cannot read {_display(known_hosts)}: {reason}; no host key can be checked"
+            f"cannot read {display_path(known_hosts)}: {reason}; no host key can be checked"
         )
 
 
@@ -224,13 +233,21 @@ def read_entries(known_hosts: Path) -> Iterator[KnownHostEntry]:
         yield KnownHostEntry(number, marker, tuple(fields[0].split(",")), fields[1], blob)
 
 
-def known_key_types(known_hosts: Path, host: str, port: int) -> list[str]:
-    """Key types known_hosts holds for this host, in file order."""
+KnownHosts = Path | Sequence[Path]
+
+
+def _files(known_hosts: KnownHosts) -> list[Path]:
+    return [known_hosts] if isinstance(known_hosts, Path) else list(known_hosts)
+
+
+def known_key_types(known_hosts: KnownHosts, host: str, port: int) -> list[str]:
+    """Key types the known_hosts file(s) hold for this host, in file order."""
     name = host_label(host, port)
     types: list[str] = []
-    for entry in read_entries(known_hosts):
-        if entry.marker is None and entry.key_type not in types and entry.matches(name):
-            types.append(entry.key_type)
+    for path in _files(known_hosts):
+        for entry in read_entries(path):
+            if entry.marker is None and entry.key_type not in types and entry.matches(name):
+                types.append(entry.key_type)
     return types
 
 
@@ -244,35 +261,41 @@ def preferred_algorithms(known_types: Sequence[str], available: Sequence[str]) -
     return first + [a for a in available if a not in first]
 
 
-def check_host_key(known_hosts: Path, host: str, port: int, key: paramiko.PKey) -> None:
+def check_host_key(
+    known_hosts: KnownHosts, host: str, port: int, key: paramiko.PKey, role: str = ""
+) -> None:
     """Return if ``key`` is the known key of ``host:port``; raise otherwise.
 
-    Raises ``HostKeyChanged`` (another key is known, or the key is revoked) or
-    ``UnknownHostKey`` (nothing is known for this host).
+    Several files (``UserKnownHostsFile a b``) are one list, as for ``ssh``:
+    a revocation in any refuses, a match in any accepts. Raises
+    ``HostKeyChanged`` (another key is known, or the key is revoked) or
+    ``UnknownHostKey`` (nothing is known for this host; it names the first
+    file, where trusting writes). ``role`` names a hop on the way in errors.
     """
     name = host_label(host, port)
     blob = key.asbytes()
-    other: KnownHostEntry | None = None
+    other: tuple[Path, KnownHostEntry] | None = None
     matched = False
-    entries = [e for e in read_entries(known_hosts) if e.matches(name)]
-    for entry in entries:
+    files = _files(known_hosts)
+    entries = [(path, e) for path in files for e in read_entries(path) if e.matches(name)]
+    for path, entry in entries:
         if entry.marker == "@revoked" and entry.blob == blob:
-            raise HostKeyChanged(host, port, key, known_hosts, entry.line_number, revoked=True)
-    for entry in entries:
+            raise HostKeyChanged(host, port, key, path, entry.line_number, revoked=True, role=role)
+    for path, entry in entries:
         if entry.marker is not None:
             continue
         if entry.blob == blob and entry.key_type == key.get_name():
             matched = True
         elif other is None or (
-            entry.key_type == key.get_name() and other.key_type != key.get_name()
+            entry.key_type == key.get_name() and other[1].key_type != key.get_name()
         ):
             # Name the entry of the same type if there is one, else the first.
-            other = entry
+            other = (path, entry)
     if matched:
         return
     if other is not None:
-        raise HostKeyChanged(host, port, key, known_hosts, other.line_number)
-    raise UnknownHostKey(host, port, key, known_hosts)
+        raise HostKeyChanged(host, port, key, other[0], other[1].line_number, role=role)
+    raise UnknownHostKey(host, port, key, files[0] if files else default_known_hosts(), role)
 
 
 def trust(known_hosts: Path, host: str, port: int, key: paramiko.PKey, hashed: bool = False) -> int:
@@ -336,40 +359,63 @@ def trust_host(
     out: TextIO,
     inp: TextIO | None = None,
     timeout: float = 10.0,
+    secrets: Callable[[str], SecretStr | None] | None = None,
 ) -> int:
     """``auren-tui profile trust NAME``: show the host key, ask, record it. Returns the exit code.
 
     0: trusted now or already; 1: refused, changed, or unreachable. A changed
-    key is never overwritten. ``locations`` is accepted for symmetry with the
-    other profile commands; known_hosts is the profile's (or ~/.ssh/known_hosts).
+    key is never overwritten. known_hosts is the hop's (profile, SSH config,
+    or ~/.ssh/known_hosts); ``locations.ssh_config`` is ``--ssh-config``.
+    Behind jump hosts (or a ProxyCommand) each hop's key is checked in turn by
+    logging in to the hops before it (``secrets`` gives their passphrase or
+    password); a server's key is then recorded before its own login, which
+    may fail without undoing it.
     """
-    del locations  # known_hosts is not an auren-tui file
-    path = known_hosts_path(profile)
-    label = host_label(profile.host, profile.port)
+    from auren_tui.core.sshroute import RouteError, resolve_route
+
     try:
-        prefer = known_key_types(path, profile.host, profile.port)
+        route = resolve_route(profile, locations.ssh_config)
+    except RouteError as exc:
+        out.write(f"profile {profile.name!r}: {exc}\n")
+        return 1
+    server = route.server
+    if route.jumps or server.proxy_command:
+        return _trust_route(profile, route, assume_yes, out, inp, timeout, secrets)
+    label = server.label
+    try:
+        prefer = known_key_types(server.known_hosts, server.hostname, server.port)
     except KnownHostsUnreadable as exc:
         out.write(f"{exc}\n")
         return 1
     try:
-        key = fetch_host_key(profile.host, profile.port, timeout, prefer=prefer)
+        key = fetch_host_key(server.hostname, server.port, timeout, prefer=prefer)
     except (OSError, paramiko.SSHException, EOFError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         out.write(f"cannot fetch the host key of {label}: {reason}\n")
         return 1
+    try:
+        check_host_key(server.known_hosts, server.hostname, server.port, key)
+    except HostKeyChanged as exc:
+        _show(out, label, key)
+        out.write(f"{exc}\n")
+        return 1
+    except UnknownHostKey as exc:
+        return _ask_and_trust(exc, label, assume_yes, out, inp)
+    _show(out, label, key)
+    out.write(f"This key is already trusted in {display_path(server.known_hosts[0])}.\n")
+    return 0
+
+
+def _show(out: TextIO, label: str, key: paramiko.PKey) -> None:
     out.write(f"Host:        {label}\n")
     out.write(f"Key type:    {key.get_name()}\n")
     out.write(f"Fingerprint: {fingerprint_sha256(key)}\n")
-    try:
-        check_host_key(path, profile.host, profile.port, key)
-    except HostKeyChanged as exc:
-        out.write(f"{exc}\n")
-        return 1
-    except UnknownHostKey:
-        pass
-    else:
-        out.write(f"This key is already trusted in {_display(path)}.\n")
-        return 0
+
+
+def _ask_and_trust(
+    exc: UnknownHostKey, label: str, assume_yes: bool, out: TextIO, inp: TextIO | None
+) -> int:
+    _show(out, label, exc.key)
     if not assume_yes:
         out.write("Trust this host key? [y/N] ")
         out.flush()
@@ -379,6 +425,51 @@ def trust_host(
         if answer.strip().lower() not in ("y", "yes"):
             out.write("Not trusted; known_hosts unchanged.\n")
             return 1
-    line = trust(path, profile.host, profile.port, key)
-    out.write(f"Trusted: added to {_display(path)} line {line}.\n")
+    line = trust(exc.known_hosts, exc.host, exc.port, exc.key)
+    out.write(f"Trusted: added to {display_path(exc.known_hosts)} line {line}.\n")
     return 0
+
+
+def _trust_route(
+    profile: Profile,
+    route: Route,
+    assume_yes: bool,
+    out: TextIO,
+    inp: TextIO | None,
+    timeout: float,
+    secrets: Callable[[str], SecretStr | None] | None,
+) -> int:
+    """Log in hop by hop; each unknown key on the way is shown and (if accepted) trusted."""
+    from auren_tui.core.ssh import AuthFailed, SshConnection, SshError
+
+    trusted = 0
+    for _ in range(len(route.hops) + 1):
+        conn = SshConnection(profile, secrets or (lambda _name: None), timeout, route=route)
+        try:
+            conn.connect()
+        except UnknownHostKey as exc:
+            label = f"{exc.role} {host_label(exc.host, exc.port)}".strip()
+            if _ask_and_trust(exc, label, assume_yes, out, inp) != 0:
+                return 1
+            trusted += 1
+            continue
+        except HostKeyChanged as exc:
+            out.write(f"{exc}\n")
+            return 1
+        except AuthFailed as exc:
+            if "jump host" in str(exc):
+                out.write(f"cannot check the hops after it: {exc}\n")
+                return 1
+            # Every host key on the way was checked before this login failed.
+            out.write(f"Every host key on the way is trusted (login then failed: {exc}).\n")
+            return 0
+        except SshError as exc:
+            out.write(f"cannot check the host keys of {route.server.label}: {exc}\n")
+            return 1
+        finally:
+            conn.close()
+        if not trusted:
+            hops = ", ".join(h.label for h in route.hops)
+            out.write(f"Every host key on the way is already trusted ({hops}).\n")
+        return 0
+    return 1

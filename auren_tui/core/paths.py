@@ -26,6 +26,8 @@ class Locations:
     data_dir: Path
     state_dir: Path
     cache_dir: Path
+    ssh_config: Path | None = None
+    """``--ssh-config FILE``: the SSH config read instead of ~/.ssh/config (as ``ssh -F``)."""
 
     @classmethod
     def from_env(cls) -> Locations:

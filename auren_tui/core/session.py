@@ -129,7 +129,9 @@ def open_connection(
     from auren_tui.core.ssh import SshConnection
 
     store = secrets if isinstance(secrets, SecretStore) else SecretStore()
-    conn = SshConnection(profile, lambda name: store.get(profile.name, name))
+    conn = SshConnection(
+        profile, lambda name: store.get(profile.name, name), ssh_config=locations.ssh_config
+    )
     conn.start()
     return conn
 
@@ -179,9 +181,9 @@ class LiveBackend:
         from auren_tui.core import hostkeys
 
         assert isinstance(error, hostkeys.UnknownHostKey)
-        path = hostkeys.known_hosts_path(self.profile)
-        hostkeys.trust(path, error.host, error.port, error.key)
-        return str(path)
+        # The file the check named: the hop's own (a jump host's may differ).
+        hostkeys.trust(error.known_hosts, error.host, error.port, error.key)
+        return str(error.known_hosts)
 
     def _connection(self) -> Connection:
         with self._lock:

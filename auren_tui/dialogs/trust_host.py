@@ -29,18 +29,26 @@ class TrustHostDialog(ModalScreen[bool]):
     ]
 
     def __init__(
-        self, host: str, port: int, key_type: str, fingerprint: str, known_hosts: str
+        self,
+        host: str,
+        port: int,
+        key_type: str,
+        fingerprint: str,
+        known_hosts: str,
+        role: str = "",
     ) -> None:
         super().__init__()
-        self.host, self.port = host, port
+        self.host, self.port, self.role = host, port, role
         self.key_type, self.fingerprint = key_type, fingerprint
         self.known_hosts = known_hosts
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label(f"[b]Unknown host key[/b] for {self.host}:{self.port}")
+            # role: "" for the server, "jump host NAME" for a hop on the way to it.
+            whose = f"the {self.role}" if self.role else "the server"
+            yield Label(f"[b]Unknown host key[/b] of {whose}: {self.host}:{self.port}", id="whose")
             yield Static(
-                "This server's key is not in your known_hosts. Compare the fingerprint "
+                f"The key of {whose} is not in your known_hosts. Compare the fingerprint "
                 "with the one your administrator published before trusting it."
             )
             yield Static(f"{self.key_type}  {self.fingerprint}", id="fingerprint")

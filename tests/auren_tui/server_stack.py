@@ -35,6 +35,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from auren_tui.app import AurenApp
 from auren_tui.core.catalog import DEFAULT_CATALOG, Catalog
 from auren_tui.core.config import AuthKind, Profile
 from auren_tui.core.paths import Locations
@@ -348,3 +349,39 @@ def snapshot_rows(table: ServiceTable) -> list[list[str]]:
         [str(c) for i, c in enumerate(table.get_row_at(r)) if i in keep]
         for r in range(table.row_count)
     ]
+
+
+def all_healthy(app: AurenApp) -> bool:
+    table = app.dashboard.query_one(ServiceTable)
+    last = app.dashboard.last
+    return (
+        last is not None
+        and not last.errors
+        and set(health_column(table)) == set(RUN)
+        and set(health_column(table).values()) == {"HEALTHY"}
+        and not table.has_class("stale")
+    )
+
+
+async def assert_whole_stack_healthy(app: AurenApp) -> None:
+    dash = app.dashboard
+    await wait_for(lambda: all_healthy(app), 30, "every row HEALTHY")
+    table = dash.query_one(ServiceTable)
+    assert status_line(dash.query_one(StatusBar)).split()[1:3] == ["●", "connected"]
+    # The one service in Docker shows its container, as the server's engine sees it.
+    assert cell(table, "biometric", 2) == "running (healthy)"
+    assert "PONG" in cell(table, "redis", 5)
+    assert "ApiVersions ok" in cell(table, "kafka", 5)
+    assert "accepting connections" in cell(table, "postgres", 5)
+    assert cell(table, "bridge", 5) == "200 OK (healthy)"
+    # The bridge panel from the Prometheus inside the server (it scrapes every second).
+    await wait_for(
+        lambda: (
+            dash.last is not None
+            and dash.last.bridge is not None
+            and dash.last.bridge.source == "prometheus"
+            and dash.last.bridge.circuit_state == "closed"
+        ),
+        30,
+        "bridge figures from prometheus",
+    )

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import inspect
 import io
+import re
 import subprocess
 import sys
 import tomllib
-import types
 from pathlib import Path
 from typing import TextIO
 
@@ -15,7 +15,7 @@ import pytest
 from pydantic import SecretStr
 
 from auren_tui.__main__ import main
-from auren_tui.core.config import LOCAL, Profile, load_config
+from auren_tui.core.config import LOCAL, load_config
 from auren_tui.core.paths import Locations
 from auren_tui.core.secrets import SecretStore
 from tests.services.keyring import RealKeyring
@@ -84,14 +84,14 @@ def test_add_list_show_remove(
     code, out, err = cli(capsys, monkeypatch, *ADD_PROD, "--port", "2222", "--read-only")
     assert (code, err) == (0, "")
     assert (
-        out.splitlines()[0] == "added profile prod: deploy@203.0.113.7:2222, auth agent, read-only"
+        out.splitlines()[0] == "added profile prod: deploy@203.0.113.7:2222, auth auto, read-only"
     )
     prod = load_config(locations).profile("prod")
     assert (prod.host, prod.port, prod.user, prod.auth, prod.read_only) == (
         "203.0.113.7",
         2222,
         "deploy",
-        "agent",
+        "auto",
         True,
     )
 
@@ -100,15 +100,23 @@ def test_add_list_show_remove(
     assert [line.split() for line in out.splitlines()] == [
         ["NAME", "TARGET", "AUTH", "READ-ONLY"],
         ["local", "this", "machine", "-", "no"],
-        ["prod", "deploy@203.0.113.7:2222", "agent", "yes"],
+        ["prod", "deploy@203.0.113.7:2222", "auto", "yes"],
     ]
 
     code, out, _ = cli(capsys, monkeypatch, "profile", "show", "prod")
     assert code == 0
     shown = dict(line.split(":", 1) for line in out.splitlines() if not line.startswith(" "))
-    assert shown["host"].strip() == "203.0.113.7"
-    assert shown["port"].strip() == "2222"
     assert shown["read-only"].strip() == "yes"
+    # Each SSH value as the connection resolves it, and where it came from.
+    resolved = {
+        k.strip(): v.strip()
+        for k, v in (line.split(":", 1) for line in out.splitlines() if line.startswith("  "))
+        if "[" in v
+    }
+    assert resolved["hostname"] == "203.0.113.7  [profile]"
+    assert resolved["port"] == "2222  [profile]"
+    assert resolved["user"] == "deploy  [profile]"
+    assert resolved["jump hosts"] == "-  [-]"
     assert "bridge" in out
     assert "biometric-bridge" in out
 
@@ -127,7 +135,7 @@ def test_show_says_when_the_keyring_is_unavailable(
     cli(capsys, monkeypatch, *ADD_PROD)
     code, out, _ = cli(capsys, monkeypatch, "profile", "show", "prod")
     assert code == 0
-    assert "secrets:     (keyring unavailable: no secure keyring" in out
+    assert re.search(r"^secrets: +\(keyring unavailable: no secure keyring", out, re.M), out
 
 
 def test_add_with_key_file_means_key_auth_and_says_what_next(
@@ -169,7 +177,9 @@ def test_add_password_auth_points_at_secret_set(
         ((*ADD_PROD, "--port", "70000"), "argument --port: must be between 1 and 65535"),
         ((*ADD_PROD, "--port", "ssh"), "argument --port: not a port number"),
         ((*ADD_PROD, "--auth", "kerberos"), "argument --auth: invalid choice"),
-        (("profile", "add", "prod", "--host", "h"), "required: --user"),
+        (("profile", "add", "prod", "--user", "u"), "give --host (the server) or --ssh-host"),
+        ((*ADD_PROD, "--jump", "u@"), "--jump: "),
+        ((*ADD_PROD, "--docker-command", "docker; rm -rf /"), "--docker-command: must be a plain"),
         (("profile", "show", "nope"), "no profile named 'nope' (profiles: local)"),
         (("profile", "remove", "nope", "--yes"), "no profile named 'nope'"),
         (("profile",), "required: ACTION"),
@@ -276,7 +286,7 @@ def test_remove_deletes_the_profiles_secrets(
     store.set("doomed", "oura", SecretStr("doomed-oura"))
     store.set("kept", "oura", SecretStr("kept-oura"))
     code, out, err = cli(capsys, monkeypatch, "profile", "show", "doomed")
-    assert "secrets:     oura, ssh_password" in out
+    assert re.search(r"^secrets: +oura, ssh_password$", out, re.M), out
     code, out, err = cli(capsys, monkeypatch, "profile", "remove", "doomed", "--yes")
     assert (code, err) == (0, "")
     assert "deleted its secrets: oura, ssh_password" in out
@@ -288,36 +298,6 @@ def test_remove_deletes_the_profiles_secrets(
 
 
 # --------------------------------------------------------------------------- trust
-
-
-def test_trust_calls_hostkeys_trust_host(
-    locations: Locations, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    calls: list[tuple[Profile, Locations, bool, TextIO]] = []
-
-    def trust_host(
-        profile: Profile, locations: Locations, assume_yes: bool, out: TextIO, inp: TextIO
-    ) -> int:
-        calls.append((profile, locations, assume_yes, out))
-        out.write("trusted\n")
-        return 3
-
-    fake = types.ModuleType("auren_tui.core.hostkeys")
-    fake.trust_host = trust_host  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "auren_tui.core.hostkeys", fake)
-    cli(capsys, monkeypatch, *ADD_PROD)
-    code, out, _ = cli(capsys, monkeypatch, "profile", "trust", "prod", "--yes")
-    assert code == 3
-    assert out == "trusted\n"
-    [(profile, where, assume_yes, _)] = calls
-    assert profile == load_config(locations).profile("prod")
-    assert where == locations
-    assert assume_yes is True
-
-    code, _, err = cli(capsys, monkeypatch, "profile", "trust", "local")
-    assert code == 2
-    assert "no host key to trust" in err
-    assert len(calls) == 1
 
 
 def test_real_hostkeys_module_has_the_trust_host_the_cli_calls() -> None:
@@ -363,8 +343,7 @@ def test_usage_error_from_argparse_is_one_line(tmp_path: Path) -> None:
     result = _script("profile", "add", "x", env={"AUREN_TUI_HOME": str(tmp_path)})
     assert result.returncode == 2
     assert result.stderr.splitlines() == [
-        "auren-tui profile add: error: the following arguments are required: --host, --user"
-        " (see `auren-tui profile add --help`)"
+        "auren-tui: error: give --host (the server) or --ssh-host (a Host of your SSH config)"
     ]
 
 
@@ -396,5 +375,5 @@ def test_profile_add_writes_no_secret_and_a_private_file(
 ) -> None:
     cli(capsys, monkeypatch, *ADD_PROD, "--auth", "password")
     data = tomllib.loads(locations.config_file.read_text())
-    assert set(data["profiles"]["prod"]) == {"host", "port", "user", "auth", "read_only"}
+    assert set(data["profiles"]["prod"]) == {"host", "user", "auth", "read_only"}
     assert oct(locations.config_file.stat().st_mode & 0o777) == "0o600"

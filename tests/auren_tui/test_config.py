@@ -205,7 +205,7 @@ BAD = [
     pytest.param(
         "[profiles.prod]\nhost = 'h'\nauth = 'kerberos'",
         "profiles.prod.auth",
-        "must be one of agent, key, password, got 'kerberos'",
+        "must be one of auto, agent, key, password, got 'kerberos'",
         id="auth-unknown",
     ),
     pytest.param(

@@ -13,7 +13,6 @@ import asyncio
 import re
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -27,10 +26,10 @@ from auren_tui.dialogs.trust_host import TrustHostDialog
 from auren_tui.widgets.service_table import ServiceTable
 from auren_tui.widgets.status_bar import StatusBar
 from tests.auren_tui.server_stack import (
-    RUN,
     ServerStack,
+    all_healthy,
+    assert_whole_stack_healthy,
     cell,
-    health_column,
     host_fingerprint,
     locations,
     other_public_key,
@@ -39,24 +38,12 @@ from tests.auren_tui.server_stack import (
     status_line,
     wait_for,
 )
-from tests.services.base import ServiceUnavailable, unavailable
 from tests.services.keyring import RealKeyring
 
 pytestmark = pytest.mark.services
 
 REFRESH = 1.0  # seconds between the end of one refresh and the start of the next
 SIZE = (160, 40)
-
-
-@pytest.fixture(scope="module")
-def stack() -> Iterator[ServerStack]:
-    try:
-        server = ServerStack.start()
-    except (ServiceUnavailable, OSError) as exc:
-        unavailable(exc)
-        raise  # unreachable: unavailable() skips or fails
-    yield server
-    server.close()
 
 
 def _dialog_shown(app: AurenApp) -> bool:
@@ -78,42 +65,6 @@ def _attempt(bar: StatusBar) -> int:
     return int(found.group(1)) if found else 0
 
 
-def _all_healthy(app: AurenApp) -> bool:
-    table = app.dashboard.query_one(ServiceTable)
-    last = app.dashboard.last
-    return (
-        last is not None
-        and not last.errors
-        and set(health_column(table)) == set(RUN)
-        and set(health_column(table).values()) == {"HEALTHY"}
-        and not table.has_class("stale")
-    )
-
-
-async def _assert_whole_stack_healthy(app: AurenApp) -> None:
-    dash = app.dashboard
-    await wait_for(lambda: _all_healthy(app), 30, "every row HEALTHY")
-    table = dash.query_one(ServiceTable)
-    assert status_line(dash.query_one(StatusBar)).split()[1:3] == ["●", "connected"]
-    # The one service in Docker shows its container, as the server's engine sees it.
-    assert cell(table, "biometric", 2) == "running (healthy)"
-    assert "PONG" in cell(table, "redis", 5)
-    assert "ApiVersions ok" in cell(table, "kafka", 5)
-    assert "accepting connections" in cell(table, "postgres", 5)
-    assert cell(table, "bridge", 5) == "200 OK (healthy)"
-    # The bridge panel from the Prometheus inside the server (it scrapes every second).
-    await wait_for(
-        lambda: (
-            dash.last is not None
-            and dash.last.bridge is not None
-            and dash.last.bridge.source == "prometheus"
-            and dash.last.bridge.circuit_state == "closed"
-        ),
-        30,
-        "bridge figures from prometheus",
-    )
-
-
 async def test_key_login_shows_the_stack_a_fault_and_survives_an_ssh_outage(
     stack: ServerStack, tmp_path: Path
 ) -> None:
@@ -125,7 +76,7 @@ async def test_key_login_shows_the_stack_a_fault_and_survives_an_ssh_outage(
             dash = app.dashboard
             table = dash.query_one(ServiceTable)
             bar = dash.query_one(StatusBar)
-            await _assert_whole_stack_healthy(app)
+            await assert_whole_stack_healthy(app)
 
             # A service stops: its row is red within two refreshes.
             await asyncio.to_thread(stack.redis.stop)
@@ -145,7 +96,7 @@ async def test_key_login_shows_the_stack_a_fault_and_survives_an_ssh_outage(
                 assert "redis=down" in cell(table, "bridge", 10)
             finally:
                 await asyncio.to_thread(stack.redis.start)
-            await wait_for(lambda: _all_healthy(app), 30, "healthy again after Redis is back")
+            await wait_for(lambda: all_healthy(app), 30, "healthy again after Redis is back")
 
             # SSH goes away: the last data stays, greyed, and the bar counts attempts.
             shown = snapshot_rows(table)
@@ -171,7 +122,7 @@ async def test_key_login_shows_the_stack_a_fault_and_survives_an_ssh_outage(
             )
             polls = dash.polls
             await wait_for(lambda: dash.polls > polls, 4 * REFRESH + 10, "a fresh refresh")
-            await _assert_whole_stack_healthy(app)
+            await assert_whole_stack_healthy(app)
             print(
                 f"\npolls until the stopped Redis was red: {polls_to_red}; "
                 f"reconnect {reconnected - restarted:.2f} s after sshd was back "
@@ -193,7 +144,7 @@ async def test_password_login_from_the_real_keyring(
     app = _app(backend)
     try:
         async with app.run_test(size=SIZE):
-            await _assert_whole_stack_healthy(app)
+            await assert_whole_stack_healthy(app)
         log = sshd_log_since(stack.sshd, offset)
         assert f"Accepted password for {stack.sshd.password_user}" in log
         assert "Failed" not in log

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import pty
+import re
 import select
 import signal
 import subprocess
@@ -324,7 +325,7 @@ def test_secret_set_from_stdin_then_list_and_delete(
         result = _cli(env, *argv)
         seen.append(result)
         assert result.returncode == 0, result.stderr
-    assert "secrets:     oura" in seen[-2].stdout
+    assert re.search(r"^secrets: +oura", seen[-2].stdout, re.M)
 
     gone = _cli(env, "secret", "delete", profile, "oura")
     seen.append(gone)

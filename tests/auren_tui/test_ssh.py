@@ -10,6 +10,7 @@ import socket
 import subprocess
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -20,7 +21,13 @@ from pydantic import SecretStr
 from auren_tui.core.config import Profile
 from auren_tui.core.connection import Connection
 from auren_tui.core.hostkeys import HostKeyChanged, KnownHostsUnreadable, UnknownHostKey, trust
-from auren_tui.core.ssh import AuthFailed, ConnectFailed, SecretLookup, SshConnection
+from auren_tui.core.ssh import (
+    AuthFailed,
+    ConnectFailed,
+    DockerAccessDenied,
+    SecretLookup,
+    SshConnection,
+)
 from tests.services.base import ServiceUnavailable, free_port, unavailable
 from tests.services.docker import DockerEngine
 from tests.services.netns import ServerNamespace
@@ -590,17 +597,33 @@ def test_docker_errors_do_not_crash(
     import docker.errors
 
     known = docker_sshd.write_known_hosts(tmp_path / "known_hosts")
-    missing = f"unix://{tmp_path}/no-such-docker.sock"
+    # In a directory every user may enter: the socket is just not there.
+    missing = f"unix:///tmp/auren-no-such-docker-{uuid.uuid4().hex[:8]}.sock"
     c = SshConnection(key_profile(docker_sshd, known, docker_host=missing), no_secrets)
     c.start()
     try:
         with pytest.raises(docker.errors.DockerException, match="Connection aborted"):
             docker.DockerClient(base_url=c.docker_url(), timeout=10)
         # dial-stdio's complaint reaches the log, one line.
-        assert eventually(lambda: "no-such-docker.sock" in caplog.text, 5)
+        assert eventually(lambda: "no-such-docker" in caplog.text, 5)
         [said] = [r.getMessage() for r in caplog.records if "remote said" in r.getMessage()][:1]
-        assert "permission denied" in said or "no such file" in said
+        assert "no such file" in said
         assert c.state == "connected"
+        assert c.run("echo alive", timeout=10)[1] == "alive\n"
+    finally:
+        c.close()
+    # Behind a directory the SSH user may not enter: refused, said in one line with the fixes.
+    hidden = f"unix://{tmp_path}/docker.sock"
+    c = SshConnection(key_profile(docker_sshd, known, docker_host=hidden), no_secrets)
+    c.start()
+    try:
+        with pytest.raises(DockerAccessDenied) as caught:
+            c.docker_url()
+        message = str(caught.value)
+        assert "\n" not in message
+        assert f"may not use the Docker socket {tmp_path}/docker.sock (permission denied)" in (
+            message
+        )
         assert c.run("echo alive", timeout=10)[1] == "alive\n"
     finally:
         c.close()

@@ -16,8 +16,9 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Protocol, TypeVar
 
 import pytest
 
@@ -103,6 +104,27 @@ def unavailable(exc: Exception) -> None:
     if in_ci():
         pytest.fail(str(exc), pytrace=False)
     pytest.skip(str(exc).splitlines()[0])
+
+
+class Service(Protocol):
+    def start(self) -> object: ...
+
+    def close(self) -> None: ...
+
+
+S = TypeVar("S", bound=Service)
+
+
+def running(service: S) -> Iterator[S]:
+    """A fixture's body: start ``service``, yield it, close it; a service that cannot
+    start is closed again (whatever it had made) and reported by ``unavailable``."""
+    try:
+        service.start()
+    except (ServiceUnavailable, OSError) as exc:
+        service.close()
+        unavailable(exc)
+    yield service
+    service.close()
 
 
 def netns_prefix(netns: str | None) -> list[str]:

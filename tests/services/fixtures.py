@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.services.base import ServiceUnavailable, unavailable
+from tests.services.base import running
 from tests.services.kafka import Kafka
 from tests.services.postgres import Postgres
 from tests.services.redis import Redis
@@ -20,35 +20,14 @@ from tests.services.redis import Redis
 
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[Postgres]:
-    pg = Postgres()
-    try:
-        pg.start()
-    except (ServiceUnavailable, OSError) as exc:
-        pg.close()
-        unavailable(exc)
-    yield pg
-    pg.close()
+    yield from running(Postgres())
 
 
 @pytest.fixture(scope="session")
 def redis_server() -> Iterator[Redis]:
-    r = Redis()
-    try:
-        r.start()
-    except (ServiceUnavailable, OSError) as exc:
-        r.close()
-        unavailable(exc)
-    yield r
-    r.close()
+    yield from running(Redis())
 
 
 @pytest.fixture(scope="session")
 def kafka() -> Iterator[Kafka]:
-    k = Kafka()
-    try:
-        k.start()
-    except (ServiceUnavailable, OSError) as exc:
-        k.close()
-        unavailable(exc)
-    yield k
-    k.close()
+    yield from running(Kafka())

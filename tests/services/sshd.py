@@ -7,7 +7,20 @@ It creates two Unix accounts for the run (removed again by ``close()``):
 - ``password_user`` (``auren-pw-<random>``) logs in with a random ``password``
   only (``PasswordAuthentication`` is enabled for that user alone).
 
-Clients check the server with ``known_hosts_line()`` (never auto-add).
+Optional, off by default:
+
+- ``user_ca=True``: the server trusts a generated user CA (``TrustedUserCAKeys``);
+  ``cert_user`` (``auren-cert-<random>``) logs in only with ``cert_key_path`` plus
+  its certificate ``cert_path`` (the key is in no authorized_keys file);
+  ``sign()`` certifies other keys;
+- ``outsider=True``: ``outsider_user`` (``auren-out-<random>``) logs in with
+  ``outsider_key_path`` and is in none of ``extra_groups``;
+- ``sudo_docker=True`` (with ``outsider``): ``outsider_user`` may run the docker
+  CLI, and nothing else, as root through ``sudo -n`` (a file in /etc/sudoers.d).
+
+``host`` may be any address of the namespace ``netns`` (a ``NamespaceLink``
+address, say). Clients check the server with ``known_hosts_line()`` (never
+auto-add).
 """
 
 from __future__ import annotations
@@ -34,8 +47,8 @@ from tests.services.base import (
     make_tempdir,
     netns_prefix,
     remove_tree,
+    running,
     tcp_open,
-    unavailable,
     wait_until,
 )
 
@@ -100,10 +113,10 @@ def _kill(pids: Sequence[int], sig: int = signal.SIGKILL) -> None:
 
 @dataclass
 class Sshd:
-    """One sshd with its own host key, pidfile and two test accounts.
+    """One sshd with its own host key, pidfile and two (up to four) test accounts.
 
     ``stop()``/``start()`` keep the accounts, keys and port (outage tests);
-    ``close()`` removes the accounts and the temp dir.
+    ``close()`` removes the accounts, the sudoers file and the temp dir.
     """
 
     host: str = "127.0.0.1"
@@ -115,8 +128,18 @@ class Sshd:
     password_user: str = ""
     password: str = field(default="", repr=False)
     host_public_key: str = ""
+    user_ca: bool = False
+    outsider: bool = False
+    sudo_docker: bool = False
+    cert_user: str = ""
+    outsider_user: str = ""
+    sudoers_path: Path | None = None
     _users: list[str] = field(default_factory=list, repr=False)
     _proc: ManagedProcess | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.sudo_docker and not self.outsider:
+            raise ValueError("sshd: sudo_docker=True is for the outsider: add outsider=True")
 
     # -- paths ---------------------------------------------------------------
 
@@ -130,6 +153,29 @@ class Sshd:
         """Private ed25519 key of ``key_user`` (OpenSSH format, no passphrase)."""
         assert self.workdir is not None
         return self.workdir / "id_ed25519"
+
+    @property
+    def ca_key_path(self) -> Path:
+        """Private ed25519 key of the user CA (``user_ca=True``); ``.pub`` beside it."""
+        assert self.workdir is not None
+        return self.workdir / "user_ca"
+
+    @property
+    def cert_key_path(self) -> Path:
+        """Private ed25519 key of ``cert_user`` (no passphrase, in no authorized_keys)."""
+        assert self.workdir is not None
+        return self.workdir / "id_ed25519_cert"
+
+    @property
+    def cert_path(self) -> Path:
+        """The CA's certificate for ``cert_key_path`` (principal ``cert_user``, 1 h)."""
+        return self.cert_key_path.with_name(self.cert_key_path.name + "-cert.pub")
+
+    @property
+    def outsider_key_path(self) -> Path:
+        """Private ed25519 key of ``outsider_user`` (no passphrase)."""
+        assert self.workdir is not None
+        return self.workdir / "id_ed25519_outsider"
 
     @property
     def pidfile(self) -> Path:
@@ -154,7 +200,49 @@ class Sshd:
         path.write_text(self.known_hosts_line() + "\n")
         return path
 
+    def ssh_argv(self, user: str, key: Path, known_hosts: Path, *options: str) -> list[str]:
+        """The OpenSSH client's argv for ``user@host`` with ``key`` only, the host
+        key checked against ``known_hosts`` and no prompt; append the command.
+        ``options`` come first: OpenSSH keeps the first value it is given."""
+        ssh = find_binary("ssh", "openssh-client")
+        defaults = [f"UserKnownHostsFile={known_hosts}", "StrictHostKeyChecking=yes"]
+        defaults += ["IdentitiesOnly=yes", "BatchMode=yes", "ConnectTimeout=5"]
+        return [
+            ssh,
+            "-F",
+            "/dev/null",  # no user or system config on the way
+            *options,
+            "-i",
+            str(key),
+            *(arg for option in defaults for arg in ("-o", option)),
+            "-p",
+            str(self.port),
+            f"{user}@{self.host}",
+        ]
+
+    def sign(self, public_key_path: Path, principal: str) -> Path:
+        """Certify ``public_key_path`` with the user CA for ``principal``, valid from
+        5 minutes ago for an hour. Returns the certificate, ``<key>-cert.pub``
+        beside the key (what OpenSSH's client picks up on its own)."""
+        if not self.user_ca or self.workdir is None:
+            raise ValueError("sshd: sign() needs a started Sshd(user_ca=True)")
+        keygen = find_binary("ssh-keygen", "openssh-client")
+        ca = [keygen, "-q", "-s", str(self.ca_key_path), "-I", "auren-test"]
+        _run(
+            [*ca, "-n", principal, "-V", "-5m:+1h", str(public_key_path)],
+            f"ssh-keygen (sign {public_key_path.name})",
+        )
+        return public_key_path.with_name(public_key_path.name.removesuffix(".pub") + "-cert.pub")
+
     # -- setup ---------------------------------------------------------------
+
+    @staticmethod
+    def _keygen(keygen: str, path: Path, comment: str, what: str) -> None:
+        """A new ed25519 key pair without passphrase: ``path`` and ``path.pub``."""
+        _run(
+            [keygen, "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(path)],
+            f"ssh-keygen ({what})",
+        )
 
     def _setup(self) -> None:
         """First start: temp dir, host key, accounts, user key, config."""
@@ -168,39 +256,11 @@ class Sshd:
         # Accounts must reach their home and authorized_keys under the temp dir;
         # the secrets in it (host key, user key) are 0600 files.
         self.workdir.chmod(0o711)
-        _run(
-            [
-                keygen,
-                "-q",
-                "-t",
-                "ed25519",
-                "-N",
-                "",
-                "-C",
-                "auren-test-host",
-                "-f",
-                str(self.host_key_path),
-            ],
-            "ssh-keygen (host key)",
-        )
+        self._keygen(keygen, self.host_key_path, "auren-test-host", "host key")
         # Only "type base64", without the comment.
         pub = self.host_key_path.with_suffix(".pub").read_text().split()
         self.host_public_key = f"{pub[0]} {pub[1]}"
-        _run(
-            [
-                keygen,
-                "-q",
-                "-t",
-                "ed25519",
-                "-N",
-                "",
-                "-C",
-                "auren-test-user",
-                "-f",
-                str(self.key_path),
-            ],
-            "ssh-keygen (user key)",
-        )
+        self._keygen(keygen, self.key_path, "auren-test-user", "user key")
 
         suffix = secrets.token_hex(4)
         self.key_user = f"auren-key-{suffix}"
@@ -209,7 +269,14 @@ class Sshd:
         homes = self.workdir / "home"
         homes.mkdir(mode=0o755)
         groups = ["-G", ",".join(self.extra_groups)] if self.extra_groups else []
-        for user in (self.key_user, self.password_user):
+        accounts = [(self.key_user, groups), (self.password_user, groups)]
+        if self.user_ca:
+            self.cert_user = f"auren-cert-{suffix}"
+            accounts.append((self.cert_user, groups))
+        if self.outsider:
+            self.outsider_user = f"auren-out-{suffix}"
+            accounts.append((self.outsider_user, []))  # in none of extra_groups
+        for user, user_groups in accounts:
             # "*" instead of useradd's locked "!": with UsePAM no, sshd refuses
             # every login (keys included) to an account whose password is locked.
             _run(
@@ -223,7 +290,7 @@ class Sshd:
                     "-U",
                     "-p",
                     "*",
-                    *groups,
+                    *user_groups,
                     user,
                 ],
                 f"useradd {user}",
@@ -233,9 +300,37 @@ class Sshd:
 
         keys = self.workdir / "authorized_keys"
         keys.mkdir(mode=0o755)
-        auth = keys / self.key_user
-        auth.write_text(self.key_path.with_suffix(".pub").read_text())
-        auth.chmod(0o644)
+        authorized = [(self.key_user, self.key_path)]
+        if self.outsider:
+            self._keygen(keygen, self.outsider_key_path, "auren-test-outsider", "outsider key")
+            authorized.append((self.outsider_user, self.outsider_key_path))
+        for user, key in authorized:
+            auth = keys / user
+            auth.write_text(key.with_suffix(".pub").read_text())
+            auth.chmod(0o644)
+        if self.user_ca:
+            self._keygen(keygen, self.ca_key_path, "auren-test-user-ca", "user CA")
+            self._keygen(keygen, self.cert_key_path, "auren-test-cert-user", "certified key")
+            self.sign(self.cert_key_path.with_suffix(".pub"), self.cert_user)
+        if self.sudo_docker:
+            self._write_sudoers(suffix)
+
+    def _write_sudoers(self, suffix: str) -> None:
+        """Let ``outsider_user`` run the docker CLI as root without a password, only that."""
+        docker = find_binary("docker", "docker.io")
+        visudo = find_binary("visudo", "sudo")
+        find_binary("sudo", "sudo")
+        path = Path("/etc/sudoers.d") / f"auren-test-{suffix}"
+        # sudo skips files whose name has a dot: the rule is checked there, then renamed.
+        draft = path.with_name(path.name + ".new")
+        self.sudoers_path = path
+        try:
+            draft.write_text(f"{self.outsider_user} ALL=(root) NOPASSWD: {docker}\n")
+            draft.chmod(0o440)
+            _run([visudo, "-c", "-q", "-f", str(draft)], f"visudo -cf {draft}")
+            draft.replace(path)
+        finally:
+            draft.unlink(missing_ok=True)
 
     def _write_config(self) -> None:
         assert self.workdir is not None
@@ -246,6 +341,7 @@ class Sshd:
                     f"HostKey {self.host_key_path}",
                     f"PidFile {self.pidfile}",
                     f"AuthorizedKeysFile {self.workdir}/authorized_keys/%u",
+                    *([f"TrustedUserCAKeys {self.ca_key_path}.pub"] if self.user_ca else []),
                     "UsePAM no",
                     "StrictModes no",
                     "PermitRootLogin no",
@@ -262,13 +358,17 @@ class Sshd:
                     "LogLevel VERBOSE",
                     "MaxStartups 100:30:200",
                     "Subsystem sftp internal-sftp",
-                    f"AllowUsers {self.key_user} {self.password_user}",
+                    f"AllowUsers {' '.join(self._allowed_users())}",
                     f"Match User {self.password_user}",
                     "    PasswordAuthentication yes",
                     "",
                 ]
             )
         )
+
+    def _allowed_users(self) -> list[str]:
+        users = [self.key_user, self.password_user, self.cert_user, self.outsider_user]
+        return [user for user in users if user]
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -374,6 +474,9 @@ class Sshd:
 
     def close(self) -> None:
         self.stop()
+        if self.sudoers_path is not None:
+            self.sudoers_path.unlink(missing_ok=True)
+            self.sudoers_path = None
         left = []
         for user in list(self._users):
             # userdel refuses while a process of the account is alive: retry briefly.
@@ -382,6 +485,9 @@ class Sshd:
             except ServiceUnavailable:
                 left.append(user)
             self._users.remove(user)
+            # sudo's per-user state (Debian paths), left by any sudo run, even a refused one.
+            for state in ("/run/sudo/ts", "/var/lib/sudo/lectured"):
+                (Path(state) / user).unlink(missing_ok=True)
         remove_tree(self.workdir)
         if left:
             raise RuntimeError(f"sshd: could not remove test accounts {left}")
@@ -398,11 +504,4 @@ class Sshd:
 
 @pytest.fixture(scope="session")
 def sshd() -> Iterator[Sshd]:
-    server = Sshd()
-    try:
-        server.start()
-    except ServiceUnavailable as exc:
-        server.close()
-        unavailable(exc)
-    yield server
-    server.close()
+    yield from running(Sshd())

@@ -1,10 +1,12 @@
-"""The throwaway sshd: key and password logins with a checked host key."""
+"""The throwaway sshd: key, password and certificate logins with a checked host key."""
 
 from __future__ import annotations
 
 import base64
 import pwd
+import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import paramiko
@@ -177,3 +179,139 @@ def test_extra_groups_and_close_removes_everything(tmp_path: Path) -> None:
         assert subprocess.run(["getent", "group", user], capture_output=True).returncode != 0
     assert not workdir.exists()
     assert not Path(f"/proc/{pid}").exists()
+
+
+# -- optional pieces: user CA, outsider, sudo for docker -----------------------
+
+
+def has_group(name: str) -> bool:
+    return subprocess.run(["getent", "group", name], capture_output=True).returncode == 0
+
+
+def started(server: Sshd) -> Sshd:
+    try:
+        return server.start()
+    except ServiceUnavailable as exc:
+        server.close()
+        unavailable(exc)  # skips or fails the test
+        raise
+
+
+@pytest.fixture(scope="module")
+def ca_sshd() -> Iterator[Sshd]:
+    groups = ["docker"] if has_group("docker") else []
+    server = started(Sshd(user_ca=True, outsider=True, extra_groups=groups))
+    yield server
+    server.close()
+
+
+def openssh(
+    server: Sshd, user: str, key: Path, known_hosts: Path, command: str, *options: str
+) -> subprocess.CompletedProcess[str]:
+    """``command`` run as ``user`` by the real OpenSSH client."""
+    argv = [*server.ssh_argv(user, key, known_hosts, *options), command]
+    return subprocess.run(argv, capture_output=True, text=True, check=False, timeout=30)
+
+
+def test_new_accounts_are_off_by_default(sshd: Sshd) -> None:
+    assert (sshd.cert_user, sshd.outsider_user, sshd.sudoers_path) == ("", "", None)
+    config = sshd.config_path.read_text()
+    assert "TrustedUserCAKeys" not in config
+    assert f"AllowUsers {sshd.key_user} {sshd.password_user}\n" in config
+    with pytest.raises(ValueError, match="user_ca=True"):
+        sshd.sign(sshd.key_path.with_suffix(".pub"), sshd.key_user)
+
+
+def test_sudo_docker_needs_outsider() -> None:
+    with pytest.raises(ValueError, match="outsider=True"):
+        Sshd(sudo_docker=True)
+
+
+def test_certificate_login_with_openssh_client(ca_sshd: Sshd, tmp_path: Path) -> None:
+    known = ca_sshd.write_known_hosts(tmp_path / "known_hosts")
+    cert = f"CertificateFile={ca_sshd.cert_path}"
+    out = openssh(ca_sshd, ca_sshd.cert_user, ca_sshd.cert_key_path, known, "true", "-o", cert)
+    assert out.returncode == 0, out.stderr
+    out = openssh(ca_sshd, ca_sshd.cert_user, ca_sshd.cert_key_path, known, "id -nG", "-o", cert)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == [ca_sshd.cert_user, *ca_sshd.extra_groups]
+    # The server took the certificate, not a key of its own list.
+    accepted = f"Accepted publickey for {ca_sshd.cert_user} "
+    lines = [line for line in ca_sshd.log_path.read_text().splitlines() if accepted in line]
+    assert lines
+    assert all("ED25519-CERT" in line and "ID auren-test" in line for line in lines)
+    assert ca_sshd.workdir is not None
+    assert not (ca_sshd.workdir / "authorized_keys" / ca_sshd.cert_user).exists()
+
+
+def test_certified_key_without_its_certificate_is_refused(ca_sshd: Sshd, tmp_path: Path) -> None:
+    known = ca_sshd.write_known_hosts(tmp_path / "known_hosts")
+    # ssh loads "<key>-cert.pub" beside a key by itself: the key alone goes elsewhere.
+    bare = tmp_path / "bare_key"
+    shutil.copyfile(ca_sshd.cert_key_path, bare)
+    bare.chmod(0o600)
+    out = openssh(ca_sshd, ca_sshd.cert_user, bare, known, "true")
+    assert out.returncode == 255
+    assert "Permission denied (publickey)" in out.stderr
+
+
+def test_sign_certifies_for_the_named_principal_only(ca_sshd: Sshd, tmp_path: Path) -> None:
+    known = ca_sshd.write_known_hosts(tmp_path / "known_hosts")
+    key = tmp_path / "other"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    cert = ca_sshd.sign(key.with_suffix(".pub"), ca_sshd.key_user)
+    assert cert == tmp_path / "other-cert.pub"
+    out = openssh(ca_sshd, ca_sshd.key_user, key, known, "id -un", "-o", f"CertificateFile={cert}")
+    assert (out.returncode, out.stdout) == (0, f"{ca_sshd.key_user}\n"), out.stderr
+    out = openssh(ca_sshd, ca_sshd.cert_user, key, known, "true", "-o", f"CertificateFile={cert}")
+    assert out.returncode == 255
+    assert "Permission denied" in out.stderr
+
+
+def test_outsider_logs_in_outside_extra_groups(ca_sshd: Sshd, tmp_path: Path) -> None:
+    known = ca_sshd.write_known_hosts(tmp_path / "known_hosts")
+    with connect(
+        ca_sshd,
+        known,
+        username=ca_sshd.outsider_user,
+        key_filename=str(ca_sshd.outsider_key_path),
+    ) as c:
+        assert run(c, "id -nG") == (0, f"{ca_sshd.outsider_user}\n")
+    with key_login(ca_sshd, known) as c:
+        assert run(c, "id -nG") == (0, " ".join([ca_sshd.key_user, *ca_sshd.extra_groups]) + "\n")
+    # Its key is its own: not accepted for the key user.
+    with pytest.raises(paramiko.AuthenticationException):
+        connect(
+            ca_sshd,
+            known,
+            username=ca_sshd.key_user,
+            key_filename=str(ca_sshd.outsider_key_path),
+        )
+
+
+def test_sudo_docker_lets_the_outsider_run_docker_only(tmp_path: Path) -> None:
+    server = started(Sshd(outsider=True, sudo_docker=True))
+    try:
+        sudoers = server.sudoers_path
+        assert sudoers is not None
+        assert sudoers.stat().st_mode & 0o777 == 0o440
+        known = server.write_known_hosts(tmp_path / "known_hosts")
+        outsider = server.outsider_user, server.outsider_key_path, known
+        out = openssh(server, *outsider, "sudo -n docker --version")
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.startswith("Docker version")
+        out = openssh(server, *outsider, "sudo -n id")
+        assert out.returncode != 0
+        assert "a password is required" in out.stderr
+        # The rule names the outsider alone.
+        out = openssh(server, server.key_user, server.key_path, known, "sudo -n docker --version")
+        assert out.returncode != 0
+        assert "a password is required" in out.stderr
+        users = (server.key_user, server.password_user, server.outsider_user)
+    finally:
+        server.close()
+    assert not sudoers.exists()
+    for user in users:
+        with pytest.raises(KeyError):
+            pwd.getpwnam(user)
+        assert not (Path("/run/sudo/ts") / user).exists()
