@@ -16,6 +16,11 @@ from typing import Protocol
 from auren_tui.core.model import ConnState
 
 
+class DockerAccessDenied(Exception):
+    """The server's user may not use its Docker (the socket, sudo, or no docker CLI);
+    one line naming the fixes."""
+
+
 class Connection(Protocol):
     state: ConnState
     attempt: int  # reconnect attempt (0 when connected)
@@ -26,7 +31,9 @@ class Connection(Protocol):
         ...
 
     def docker_url(self) -> str | None:
-        """A docker SDK base_url reaching the server's Docker Engine, or None."""
+        """A docker SDK base_url reaching the server's Docker Engine, or None.
+
+        Raises ``DockerAccessDenied`` when the Engine is there but not for this user."""
         ...
 
     def run(self, command: str, timeout: float) -> tuple[int, str, str]:

@@ -43,6 +43,7 @@ import paramiko
 from pydantic import SecretStr
 
 from auren_tui.core.config import Profile
+from auren_tui.core.connection import DockerAccessDenied
 from auren_tui.core.format import display_path
 from auren_tui.core.hostkeys import (
     HostKeyError,
@@ -83,8 +84,6 @@ class SetupError(SshError):
     """The profile or the SSH config cannot be used as written (never retried)."""
 
 
-class DockerAccessDenied(SshError):
-    """The SSH user may not use the server's Docker (the socket, sudo, or no docker CLI)."""
 
 
 def _reason(exc: BaseException) -> str:

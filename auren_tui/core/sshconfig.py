@@ -21,20 +21,41 @@ Where it knowingly differs from ``ssh`` (OpenSSH 9.2 as Debian 12 ships it):
 
 from __future__ import annotations
 
-import contextlib
 import getpass
 import glob
 import grp
-import hashlib
 import os
 import pwd
 import re
-import socket
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Generic, TypeVar
+
+from auren_tui.core.format import display_path
+from auren_tui.core.sshconfig_syntax import (
+    INT_MAX,
+    SshConfigError,
+    canonical_host,
+    expand,
+    expand_paths,
+    number,
+    parse_jump,
+    pattern_matches,
+    seconds,
+    split_args,
+    tokens_for,
+)
+
+__all__ = [
+    "DEFAULT_FILES",
+    "OPENSSH_DEFAULT",
+    "HostConfig",
+    "SshConfigError",
+    "parse_jump",
+    "resolve",
+]
 
 T = TypeVar("T")
 
@@ -44,7 +65,6 @@ OPENSSH_DEFAULT = "OpenSSH default"
 
 _SYSTEM_DIR = "/etc/ssh"
 _MAX_INCLUDE_DEPTH = 16  # readconf.c READCONF_MAX_DEPTH
-_INT_MAX = 2**31 - 1
 _WS = " \t\r\n"
 # fill_default_options(), in the order `ssh -G` lists them (Debian's build has XMSS).
 _KEY_TYPES = ("rsa", "ecdsa", "ecdsa_sk", "ed25519", "ed25519_sk", "xmss", "dsa")
@@ -58,12 +78,6 @@ _KEYWORDS = (
 )
 _NAMES = {name.lower(): name for name in _KEYWORDS.split(" ")}
 _LINE = re.compile(r"[ \t\r\n]*([^ \t\r\n=\"]*)[ \t\r\n]*=?[ \t\r\n]*")
-_TIME = re.compile(r"(\+?[0-9]+)([sSmMhHdDwW]?)")
-_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-
-
-class SshConfigError(Exception):
-    """One line: '<file> line N: <problem>'."""
 
 
 @dataclass(frozen=True)
@@ -130,138 +144,6 @@ def resolve(alias: str, files: Sequence[Path] | None = None) -> HostConfig:
     return reader.result()
 
 
-def parse_jump(spec: str) -> tuple[str | None, str, int | None]:
-    """One ProxyJump hop as ssh reads it: ``(user, host, port)``, None where not given.
-
-    Accepts ``[user@]host[:port]``, ``[user@][v6addr]:port`` and
-    ``ssh://[user@]host[:port]``; anything else is SshConfigError, so a typo in a
-    hop is reported where it was written rather than when the hop is dialled.
-    """
-    if spec.startswith("ssh://"):
-        return _parse_uri(spec)
-    user = None
-    rest = spec
-    if "@" in spec:  # the last '@', as parse_user_host_port()
-        user, _, rest = spec.rpartition("@")
-        if not user:
-            raise SshConfigError(f"ProxyJump hop {spec!r}: empty user name")
-    host, delim, tail = _host_delim(rest, spec)
-    if delim == "/":
-        raise SshConfigError(f"ProxyJump hop {spec!r}: unexpected '/'")
-    return user, host, _jump_port(tail, spec) if tail else None
-
-
-def _parse_uri(spec: str) -> tuple[str | None, str, int | None]:
-    """``ssh://[user[;params]@]host[:port][/]`` as readconf.c's parse_ssh_uri()."""
-    rest = spec[len("ssh://") :]
-    user = None
-    if "@" in rest:  # the first '@' here
-        user, _, rest = rest.partition("@")
-        user = _url_decode(user.partition(";")[0], spec)
-        if not user:
-            raise SshConfigError(f"ProxyJump hop {spec!r}: empty user name")
-    host, delim, tail = _host_delim(rest, spec)
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", host) or ".." in host:
-        raise SshConfigError(f"ProxyJump hop {spec!r}: {host!r} is not a valid host name")
-    port = None
-    if tail and delim == ":":
-        port_text, _, tail = tail.partition("/")
-        port = _jump_port(port_text, spec)
-    if tail:
-        raise SshConfigError(f"ProxyJump hop {spec!r}: a path is not allowed")
-    return user, host.removesuffix("."), port
-
-
-def _host_delim(text: str, spec: str) -> tuple[str, str, str]:
-    """misc.c hpdelim2(): ``[v6addr]`` or a name, then ':' or '/' and the rest."""
-    if text.startswith("["):
-        end = text.find("]")
-        if end < 0 or (end + 1 < len(text) and text[end + 1] not in ":/"):
-            raise SshConfigError(f"ProxyJump hop {spec!r}: bad [address]")
-        host, delim, tail = text[1:end], text[end + 1 : end + 2], text[end + 2 :]
-    else:
-        found = re.search(r"[:/]", text)
-        cut = found.start() if found else len(text)
-        host, delim, tail = text[:cut], text[cut : cut + 1], text[cut + 1 :]
-    if not host:
-        raise SshConfigError(f"ProxyJump hop {spec!r}: no host")
-    return host, delim, tail
-
-
-def _jump_port(text: str, spec: str) -> int:
-    port = _number(text, 65535)
-    if not port:
-        raise SshConfigError(f"ProxyJump hop {spec!r}: bad port {text!r}")
-    return port
-
-
-def _url_decode(text: str, spec: str) -> str:
-    """misc.c urldecode(): ``+`` is a space, ``%XX`` a byte."""
-    if re.search(r"%(?![0-9A-Fa-f]{2})", text):
-        raise SshConfigError(f"ProxyJump hop {spec!r}: bad %-escape in the user")
-    return re.sub(r"%([0-9A-Fa-f]{2})|\+", lambda m: chr(int(m[1], 16)) if m[1] else " ", text)
-
-
-def _number(text: str, top: int) -> int | None:
-    """strtonum(text, 0, top): digits with an optional '+', else None."""
-    if not re.fullmatch(r"\+?[0-9]+", text) or int(text) > top:
-        return None
-    return int(text)
-
-
-def _seconds(text: str) -> int | None:
-    """misc.c convtime(): ``90``, ``1m30s``, ``2h``…; None when it is not a time."""
-    parts = list(_TIME.finditer(text))
-    if not parts or "".join(p[0] for p in parts) != text or any(not p[2] for p in parts[:-1]):
-        return None
-    total = sum(int(p[1]) * _UNITS[p[2].lower()] for p in parts)
-    return total if total <= _INT_MAX else None
-
-
-def _split_args(text: str) -> list[str]:
-    """misc.c argv_split() with comments: quotes ('…' or "…"), \\ escapes, '#' starts a comment."""
-    args: list[str] = []
-    i, n = 0, len(text)
-    while i < n:
-        if text[i] in " \t":
-            i += 1
-            continue
-        if text[i] == "#":
-            break
-        arg: list[str] = []
-        quote = ""
-        while i < n:
-            char = text[i]
-            if (
-                char == "\\"
-                and i + 1 < n
-                and (text[i + 1] in "'\"\\" or (not quote and text[i + 1] == " "))
-            ):
-                i += 1
-                arg.append(text[i])
-            elif not quote and char in " \t":
-                break
-            elif not quote and char in "'\"":
-                quote = char
-            elif quote and char == quote:
-                quote = ""
-            else:
-                arg.append(char)
-            i += 1
-        if quote:
-            raise ValueError("unbalanced quotes")
-        args.append("".join(arg))
-    return args
-
-
-def _display(path: Path | str) -> str:
-    """``path`` with the home directory shown as ``~``."""
-    home, text = str(Path.home()), str(path)
-    if home not in ("", "/") and (text == home or text.startswith(home + os.sep)):
-        return "~" + text[len(home) :]
-    return text
-
-
 def _safe_permissions(info: os.stat_result) -> bool:
     """misc.c secure_permissions() as Debian builds it: yours or root's, not world-writable.
 
@@ -279,31 +161,6 @@ def _safe_permissions(info: os.stat_result) -> bool:
         return False
     members = {p.pw_name for p in pwd.getpwall() if p.pw_gid == info.st_gid} | set(group.gr_mem)
     return members == {owner.pw_name}
-
-
-def _pattern_matches(name: str, pattern: str) -> bool:
-    """match.c match_pattern(): only ``*`` and ``?`` are special, case matters."""
-    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
-    return re.fullmatch(regex, name, re.DOTALL) is not None
-
-
-def _canonical_host(host: str) -> str:
-    """ssh.c: a name is lowercased, an address written canonically (``10.1`` → ``10.0.0.1``).
-
-    It is the name ssh looks up in known_hosts, so ours must be the same. Pure parsing
-    (inet_aton/inet_pton), no lookup; an address with a %scope is left as written.
-    """
-    canonical = None
-    with contextlib.suppress(OSError):
-        if re.fullmatch(r"[0-9A-Fa-fXx.]+", host):  # inet_aton() forms, nothing after them
-            canonical = socket.inet_ntop(socket.AF_INET, socket.inet_aton(host))
-        elif ":" in host:
-            canonical = socket.inet_ntop(socket.AF_INET6, socket.inet_pton(socket.AF_INET6, host))
-    if canonical is not None:
-        return host if canonical.lower() == host.lower() else canonical
-    if "%" in host or ":" in host or not host.strip("0123456789."):
-        return host  # looks like an address, but not one ssh could parse either
-    return host.lower()
 
 
 class _Reader:
@@ -332,13 +189,13 @@ class _Reader:
             return  # ssh skips a default file it cannot open, whatever the reason
         found = self._read(path, user=user, check=check, depth=0, active=True, never=False)
         if must_exist and not found:
-            raise SshConfigError(f"{_display(path)}: no such SSH config file")
+            raise SshConfigError(f"{display_path(path)}: no such SSH config file")
 
     def _read(
         self, path: Path, *, user: bool, check: bool, depth: int, active: bool, never: bool
     ) -> bool:
         """One file; False when it does not exist. ``never``: parse only (an inactive Include)."""
-        shown = _display(path)
+        shown = display_path(path)
         try:
             with path.open("rb") as handle:
                 info = os.fstat(handle.fileno())
@@ -354,8 +211,8 @@ class _Reader:
             return True  # ssh reads a directory as an empty file
         except OSError as exc:
             raise SshConfigError(f"{shown}: cannot read ({exc.strerror})") from None
-        for number, line in enumerate(text.split("\n"), start=1):
-            where = f"{shown} line {number}"
+        for line_number, line in enumerate(text.split("\n"), start=1):
+            where = f"{shown} line {line_number}"
             try:
                 active = self._line(line, where, user, depth, active, never)
             except ValueError as exc:
@@ -377,7 +234,7 @@ class _Reader:
         name = _NAMES.get(keyword, keyword)
         if not rest:
             raise ValueError(f"no value after {name}")
-        args = _split_args(rest)
+        args = split_args(rest)
         if keyword == "host":
             if "" in args:
                 raise ValueError("empty Host pattern")
@@ -399,7 +256,7 @@ class _Reader:
         matched = False
         for pattern in patterns:
             negated = pattern.startswith("!")
-            if _pattern_matches(self.alias, pattern[1:] if negated else pattern):
+            if pattern_matches(self.alias, pattern[1:] if negated else pattern):
                 if negated:
                     return False  # a negated match excludes the block whatever else matched
                 matched = True
@@ -419,7 +276,7 @@ class _Reader:
                 if depth + 1 > _MAX_INCLUDE_DEPTH:
                     raise ValueError(
                         f"Include nested more than {_MAX_INCLUDE_DEPTH} deep "
-                        f"(does {_display(match)} include itself?)"
+                        f"(does {display_path(match)} include itself?)"
                     )
                 # Included files are read even under an inactive Host (ssh checks them too),
                 # and cannot change whether the rest of this file applies.
@@ -466,7 +323,7 @@ class _Reader:
                 }
                 strings.get(keyword, self.canonicalize).offer(value, where)
         elif keyword == "port":
-            port = _number(value, 65535)
+            port = number(value, 65535)
             if not port:
                 raise ValueError(f"bad Port {value!r} (a number 1-65535)")
             if active:
@@ -477,14 +334,14 @@ class _Reader:
             if active:
                 self.identities_only.offer(_FLAGS[value.lower()], where)
         elif keyword in ("connecttimeout", "serveraliveinterval"):
-            seconds = None if value == "none" else _seconds(value)
-            if seconds is None and value != "none":
+            given = None if value == "none" else seconds(value)
+            if given is None and value != "none":
                 raise ValueError(f"bad {name} {value!r} (seconds, e.g. 30 or 1m30s, or none)")
             slot = self.connect_timeout if keyword == "connecttimeout" else self.alive_interval
-            if active and seconds is not None:  # "none" leaves it unset: a later line may set it
-                slot.offer(seconds, where)
+            if active and given is not None:  # "none" leaves it unset: a later line may set it
+                slot.offer(given, where)
         elif keyword == "serveralivecountmax":
-            count = _number(value, _INT_MAX)
+            count = number(value, INT_MAX)
             if count is None:
                 raise ValueError(f"bad ServerAliveCountMax {value!r} (a whole number)")
             if active:
@@ -521,15 +378,15 @@ class _Reader:
         """Defaults filled in, then tokens expanded, as ssh.c does after reading the files."""
         hostname = self.alias
         if self.hostname.value is not None:
-            hostname = _expand(self.hostname.value, {"h": self.alias}, str(self.hostname.where))
-        hostname = _canonical_host(hostname)
+            hostname = expand(self.hostname.value, {"h": self.alias}, str(self.hostname.where))
+        hostname = canonical_host(hostname)
         if (self.canonicalize.value or "no").lower() not in ("no", "false"):
             self.warnings.append(
                 f"{self.canonicalize.where}: CanonicalizeHostname is not applied by auren-tui "
                 "(Host blocks are matched against the name as given)"
             )
         port, user = self.port.value or 22, self.user.value or getpass.getuser()
-        tokens = _tokens(self.alias, hostname, port, user, self.host_key_alias.value)
+        tokens = tokens_for(self.alias, hostname, port, user, self.host_key_alias.value)
         identities = [(raw, where) for raw, where in self.identities if raw.lower() != "none"]
         if not self.identities:
             identities = [(raw, OPENSSH_DEFAULT) for raw in _DEFAULT_IDENTITIES]
@@ -561,90 +418,16 @@ class _Reader:
             hostname=hostname,
             port=port,
             user=user,
-            identity_files=_paths(identities, tokens),
+            identity_files=expand_paths(identities, tokens),
             identity_files_default=not self.identities,
             identities_only=bool(self.identities_only.value),
-            certificate_files=_paths(self.certificates, tokens),
+            certificate_files=expand_paths(self.certificates, tokens),
             proxy_jump=self.proxy_jump.value or (),
             proxy_command=None if command is None or command.lower() == "none" else command,
-            user_known_hosts_files=_paths([(name, known_where) for name in known], tokens),
+            user_known_hosts_files=expand_paths([(name, known_where) for name in known], tokens),
             connect_timeout=float(timeout) if timeout else None,
             server_alive_interval=self.alive_interval.value or 0,
             server_alive_count_max=3 if self.alive_count.value is None else self.alive_count.value,
             sources=MappingProxyType(sources),
             warnings=tuple(self.warnings),
         )
-
-
-def _tokens(
-    alias: str, hostname: str, port: int, user: str, key_alias: str | None
-) -> dict[str, str]:
-    """The %-tokens of ssh.c's DEFAULT_CLIENT_PERCENT_EXPAND_ARGS (OpenSSH 9.2)."""
-    here = socket.gethostname()
-    digest = hashlib.sha1(f"{here}{hostname}{port}{user}".encode(), usedforsecurity=False)
-    return {
-        "C": digest.hexdigest(),
-        "L": here.split(".")[0],
-        "i": str(os.getuid()),
-        "k": key_alias.lower() if key_alias else alias,
-        "l": here,
-        "n": alias,
-        "p": str(port),
-        "d": str(Path.home()),
-        "h": hostname,
-        "r": user,
-        "u": getpass.getuser(),
-    }
-
-
-def _paths(entries: list[tuple[str, str]], tokens: Mapping[str, str]) -> tuple[Path, ...]:
-    """``~`` first, then %-tokens and ${VAR}, as ssh.c does; a path listed twice is kept once."""
-    paths: list[Path] = []
-    for raw, where in entries:
-        path = Path(_expand(_tilde(raw, where), tokens, where, dollar=True))
-        if path not in paths:
-            paths.append(path)
-    return tuple(paths)
-
-
-def _tilde(raw: str, where: str) -> str:
-    """misc.c tilde_expand(): ``~``, ``~/path``, ``~user/path`` at the very start only."""
-    if not raw.startswith("~"):
-        return raw
-    name, _, path = raw[1:].partition("/")
-    if name:
-        try:
-            home = pwd.getpwnam(name).pw_dir
-        except KeyError:
-            raise SshConfigError(f"{where}: no such user {name!r} in {raw!r}") from None
-    else:
-        home = str(Path.home())
-    return home.rstrip("/") + "/" + path.lstrip("/")
-
-
-def _expand(text: str, tokens: Mapping[str, str], where: str, *, dollar: bool = False) -> str:
-    """misc.c percent_dollar_expand(): ``%%``, ``%X`` from ``tokens``, ``${VAR}`` if ``dollar``."""
-    out: list[str] = []
-    i = 0
-    while i < len(text):
-        char = text[i]
-        if dollar and text.startswith("${", i):
-            end = text.find("}", i + 2)
-            name = text[i + 2 : end]
-            if end < 0 or not name:
-                raise SshConfigError(f"{where}: bad ${{…}} in {text!r}")
-            if name not in os.environ:
-                raise SshConfigError(f"{where}: environment variable {name} is not set ({text!r})")
-            out.append(os.environ[name])
-            i = end + 1
-            continue
-        if char == "%":
-            i += 1
-            key = text[i : i + 1]
-            if key != "%" and key not in tokens:
-                shown = f"%{key}" if key else "a lone %"
-                raise SshConfigError(f"{where}: unknown token {shown} in {text!r}")
-            char = "%" if key == "%" else tokens[key]
-        out.append(char)
-        i += 1
-    return "".join(out)

@@ -38,7 +38,7 @@ from auren_tui.core.config import AppConfig, Profile, UiPrefs, save_config
 from auren_tui.core.hostkeys import HostKeyChanged
 from auren_tui.core.kafka import TunnelLoop
 from auren_tui.core.session import LiveBackend
-from auren_tui.core.ssh import AuthFailed, DockerAccessDenied, SshConnection
+from auren_tui.core.ssh import AuthFailed, DockerAccessDenied, SetupError, SshConnection
 from auren_tui.dialogs.trust_host import TrustHostDialog
 from auren_tui.widgets.status_bar import StatusBar
 from tests.auren_tui.kafka_util import BIN, create_topic
@@ -569,6 +569,19 @@ def test_a_user_without_the_docker_socket_gets_the_one_line_hint(
     assert f"usermod -aG docker {inner.outsider_user}" in message
     assert 'docker_command = "sudo -n docker"' in message
 
+    # The operator sees the same line, from the command that needed Docker.
+    env = {
+        "AUREN_TUI_HOME": str(tmp_path / "home"),
+        "PATH": "/usr/bin:/bin",
+        "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring",
+    }
+    save_config(locations(tmp_path / "home"), AppConfig().with_profile(profile))
+    done = _cli(env, "spec", "capture", "biometric", "--profile", "outsider")
+    assert done.returncode == 1, done.stdout + done.stderr
+    [line] = done.stderr.splitlines()
+    assert "may not use the Docker socket" in line
+    assert 'docker_command = "sudo -n docker"' in line
+
     # The second fix, as the hint words it: sudo without a password prompt.
     sudo = jump.profile("outsider-sudo", config, ssh_host="prod-outsider",
                         docker_command="sudo -n docker")  # fmt: skip
@@ -646,3 +659,31 @@ def test_profile_show_and_trust_resolve_through_the_ssh_config(jump: Jump, tmp_p
     assert again.returncode == 0, again.stderr
     assert "Every host key on the way is already trusted" in again.stdout
     assert len(known.read_text().splitlines()) == 2
+
+
+def test_proxy_command_runs_only_when_the_profile_allows_it(jump: Jump, tmp_path: Path) -> None:
+    known = jump.known_hosts(tmp_path / "known_hosts")
+    config = tmp_path / "config"
+    # OpenSSH's own client as the ProxyCommand, reading the same file for the bastion.
+    extra = (
+        "Host prod-pc\n"
+        f"    ProxyCommand ssh -F {config} -o BatchMode=yes -W %h:%p bastion\n"
+        f"    User {jump.inner.key_user}\n"
+        f"    IdentityFile {jump.inner.key_path}\n"
+    )
+    jump.ssh_config(config, known, extra=extra)
+    pc_line = _line_of(config, "ProxyCommand")
+    refused = _conn(jump.profile("pc", config, ssh_host="prod-pc"))
+    with contextlib.closing(refused), pytest.raises(SetupError) as caught:
+        refused.connect()
+    message = str(caught.value)
+    assert f"{config} line {pc_line} sets a ProxyCommand for prod-pc" in message
+    assert "allow_proxy_command = true" in message
+
+    offset = jump.inner.log_path.stat().st_size
+    allowed = _conn(jump.profile("pc", config, ssh_host="prod-pc", allow_proxy_command=True))
+    with contextlib.closing(allowed):
+        allowed.connect()
+        assert allowed.run("id -un", 10)[1].strip() == jump.inner.key_user
+        assert allowed._carriers == []  # the command carried it, not a jump host of ours
+    assert f"from {jump.link.a_ip}" in sshd_log_since(jump.inner, offset)

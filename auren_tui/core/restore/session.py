@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import SecretStr
 
 from auren_tui.core.catalog import Catalog
-from auren_tui.core.connection import Connection
+from auren_tui.core.connection import Connection, DockerAccessDenied
 from auren_tui.core.paths import Locations
 from auren_tui.core.restore.engine import (
     AuditLog,
@@ -166,7 +166,10 @@ class DockerTarget:
 
     def docker(self) -> Any:
         if self._client is None:
-            url = self.connection.docker_url()
+            try:
+                url = self.connection.docker_url()
+            except DockerAccessDenied as exc:
+                raise NoDocker(str(exc)) from None
             if url is None:
                 raise NoDocker(no_docker_help(self.profile, self.where, self.local))
             self._client = docker_client(url)
