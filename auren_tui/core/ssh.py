@@ -84,8 +84,6 @@ class SetupError(SshError):
     """The profile or the SSH config cannot be used as written (never retried)."""
 
 
-
-
 def _reason(exc: BaseException) -> str:
     """One line about a library error (paramiko's messages carry no secret)."""
     if isinstance(exc, socket.timeout | TimeoutError):

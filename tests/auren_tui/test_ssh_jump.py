@@ -38,7 +38,13 @@ from auren_tui.core.config import AppConfig, Profile, UiPrefs, save_config
 from auren_tui.core.hostkeys import HostKeyChanged
 from auren_tui.core.kafka import TunnelLoop
 from auren_tui.core.session import LiveBackend
-from auren_tui.core.ssh import AuthFailed, DockerAccessDenied, SetupError, SshConnection
+from auren_tui.core.ssh import (
+    AuthFailed,
+    ConnectFailed,
+    DockerAccessDenied,
+    SetupError,
+    SshConnection,
+)
 from auren_tui.dialogs.trust_host import TrustHostDialog
 from auren_tui.widgets.status_bar import StatusBar
 from tests.auren_tui.kafka_util import BIN, create_topic
@@ -687,3 +693,23 @@ def test_proxy_command_runs_only_when_the_profile_allows_it(jump: Jump, tmp_path
         assert allowed.run("id -un", 10)[1].strip() == jump.inner.key_user
         assert allowed._carriers == []  # the command carried it, not a jump host of ours
     assert f"from {jump.link.a_ip}" in sshd_log_since(jump.inner, offset)
+
+
+def test_a_profiles_jump_list_replaces_the_configs_proxyjump(jump: Jump, tmp_path: Path) -> None:
+    known = jump.known_hosts(tmp_path / "known_hosts")
+    inner = jump.inner
+    # A Host without ProxyJump: only the profile's jump list gets it there.
+    extra = (
+        "Host inner-plain\n"
+        f"    HostName {jump.link.b_ip}\n    Port {inner.port}\n    User {inner.key_user}\n"
+        f"    IdentityFile {inner.key_path}\n    IdentitiesOnly yes\n"
+    )
+    config = jump.ssh_config(tmp_path / "config", known, extra=extra)
+    plain = _conn(jump.profile("plain", config, ssh_host="inner-plain"))
+    with contextlib.closing(plain), pytest.raises(ConnectFailed, match="cannot reach"):
+        plain.connect()
+    hopped = _conn(jump.profile("hopped", config, ssh_host="inner-plain", jump=("bastion",)))
+    with contextlib.closing(hopped):
+        hopped.connect()
+        assert [t.getpeername()[0] for t in hopped._carriers] == [jump.bastion.host]
+        assert hopped.run("id -un", 10)[1].strip() == inner.key_user
