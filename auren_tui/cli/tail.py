@@ -9,15 +9,25 @@ the end, 1 when the broker or topic fails, 2 for usage errors; 130 on Ctrl-C.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import gc
 import json
 import logging
 import os
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from auren_tui.cli import EXIT_OK, CliError, Commands, Context, UsageError, common_options
+from auren_tui.cli import (
+    EXIT_FAILURE,
+    EXIT_OK,
+    CliError,
+    Commands,
+    Context,
+    UsageError,
+    common_options,
+)
+from auren_tui.core.line_writer import PIPE_CLOSED, LineWriter
 from auren_tui.core.records import RecordError, parse_filter, parse_start
 
 if TYPE_CHECKING:
@@ -163,7 +173,13 @@ def handle_tail(args: argparse.Namespace, ctx: Context) -> int:
         raise UsageError(str(exc)) from None
     if args.count is not None and args.count < 1:
         raise UsageError("--count must be at least 1")
-    connection, bootstrap = _open(args, ctx)
+    writer = _writer(args, matcher, ctx)  # forked before any thread or connection exists
+    try:
+        connection, bootstrap = _open(args, ctx)
+    except BaseException:
+        if writer is not None:
+            writer.abandon()
+        raise
     request = TailRequest(
         bootstrap,
         args.topics,
@@ -171,29 +187,75 @@ def handle_tail(args: argparse.Namespace, ctx: Context) -> int:
         partitions=args.partition,
         exit_at_end=args.exit_at_end,
         connect_timeout=args.timeout,
+        raw=True,
     )
+    failed: BaseException | None = None
     try:
-        run_tunnelled(connection, lambda: _print(request, matcher, args, ctx))
+        run_tunnelled(connection, lambda: _print(request, matcher, args, ctx, writer))
+    except asyncio.CancelledError:
+        if writer is None:
+            raise
+        # Cancelled by the writer's end: close() below says how it ended.
     except KafkaError as exc:
-        raise CliError(str(exc)) from None
+        failed = CliError(str(exc))
     except BrokenPipeError:  # `| head`: the reader has all it wanted
         with contextlib.suppress(OSError):  # no "Exception ignored" when Python flushes at exit
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except BaseException:
+        if writer is not None:
+            writer.abandon()  # Ctrl-C: stop now, the lines in flight are not wanted
+        raise
     finally:
         connection.close()
+    # Every record read so far is written before the command ends, an error included.
+    if writer is not None and writer.close() not in (0, PIPE_CLOSED):
+        return EXIT_FAILURE  # the writer said why, in one line
+    if failed is not None:
+        raise failed
     return EXIT_OK
 
 
+def _writer(args: argparse.Namespace, match: Matcher | None, ctx: Context) -> LineWriter | None:
+    """The second process writing ``--json`` lines (core/line_writer.py), when the lines
+    go to this process's own stdout and need no filter (a filter is matched here)."""
+    if not args.json or match is not None or ctx.out is not sys.stdout:
+        return None
+    try:
+        if sys.stdout.fileno() != 1:
+            return None
+    except (AttributeError, OSError, ValueError):
+        return None
+    from auren_tui.core.records import json_lines
+
+    return LineWriter(json_lines)
+
+
 async def _print(
-    request: TailRequest, match: Matcher | None, args: argparse.Namespace, ctx: Context
+    request: TailRequest,
+    match: Matcher | None,
+    args: argparse.Namespace,
+    ctx: Context,
+    writer: LineWriter | None = None,
 ) -> None:
-    from auren_tui.core.kafka import Tail, TailStatus
-    from auren_tui.core.records import TailRecord
+    from auren_tui.core.kafka import Tail, TailStatus, tail_records
+    from auren_tui.core.records import json_lines
 
     left = args.count
     out = ctx.out
     frozen = False
-    render = TailRecord.json_line if args.json else TailRecord.line
+    if writer is not None:
+        # The writer ended early (stdout closed, or it failed): stop reading now,
+        # even while the topic is quiet.
+        loop, task = asyncio.get_running_loop(), asyncio.current_task()
+        assert task is not None
+
+        def stop(_status: int) -> None:
+            with contextlib.suppress(RuntimeError):  # the loop already ended
+                loop.call_soon_threadsafe(task.cancel)
+
+        writer.on_exit(stop)
+    # --json without a filter: straight from aiokafka's records, no object of ours each.
+    fast = args.json and match is None
     async for item in Tail(request):
         if isinstance(item, TailStatus):
             quiet = item.state == "connecting" or (
@@ -202,7 +264,9 @@ async def _print(
             if not args.quiet and not quiet:
                 ctx.warn(f"kafka {item.line()}")
             continue
-        records = item if match is None else [r for r in item if match(r)]
+        records: list[Any] = item if fast else tail_records(item)
+        if match is not None:
+            records = [r for r in records if match(r)]
         if left is not None:
             records = records[:left]
             left -= len(records)
@@ -213,9 +277,20 @@ async def _print(
             gc.collect()
             gc.freeze()
             frozen = True
-        if records:
-            out.write("\n".join([render(r) for r in records]))
-            out.write("\n")
+        if records and writer is not None:
+            writer.send(records)
+        elif records:
+            if fast:
+                lines = json_lines(
+                    [
+                        (r.topic, r.partition, r.offset, r.timestamp, r.key, r.value, r.headers)
+                        for r in records
+                    ]
+                )
+            else:
+                lines = [r.json_line() if args.json else r.line() for r in records]
+            lines.append("")
+            out.write("\n".join(lines))
             out.flush()
         if left == 0:
             return

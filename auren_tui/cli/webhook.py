@@ -16,8 +16,6 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydantic import SecretStr
-
 from auren_tui.cli import (
     EXIT_FAILURE,
     EXIT_OK,
@@ -39,6 +37,8 @@ from auren_tui.core.webhooks.client import (
 from auren_tui.core.webhooks.signing import PROVIDERS, Provider, SigningError, check_provider
 
 if TYPE_CHECKING:
+    from pydantic import SecretStr
+
     from auren_tui.core.catalog import Catalog
     from auren_tui.core.connection import Connection
 

@@ -210,6 +210,11 @@ class TailRequest:
     connect_timeout: float = 15.0
     max_records: int = 5000
     """Records per batch handed on."""
+    raw: bool = False
+    """Hand on aiokafka's own records (``ConsumerRecord``: ``topic``, ``partition``,
+    ``offset``, ``timestamp``, ``key``, ``value``, ``headers``) instead of
+    ``TailRecord``s: the CLI writes them out as they come, one object fewer per
+    record (``tail_records`` makes ``TailRecord``s of them when needed)."""
 
 
 class Tail:
@@ -258,22 +263,14 @@ class Tail:
                     yield self._set("at end")
                     return
                 batches = await consumer.getmany(timeout_ms=200, max_records=req.max_records)
-                records = [
-                    TailRecord(
-                        r.topic,
-                        r.partition,
-                        r.offset,
-                        r.timestamp,
-                        r.key,
-                        r.value,
-                        tuple(r.headers) if r.headers else (),
-                    )
-                    for tp, batch in batches.items()
-                    for r in batch
-                    if tp not in self._stop_at or r.offset < self._stop_at[tp]
-                ]
-                if records:
-                    yield records
+                got: list[Any] = []
+                for tp, batch in batches.items():
+                    end = self._stop_at.get(tp)
+                    if end is not None and batch and batch[-1].offset >= end:
+                        batch = [r for r in batch if r.offset < end]
+                    got += batch
+                if got:
+                    yield got if req.raw else tail_records(got)
         finally:
             if probe is not None:
                 probe.cancel()
@@ -361,6 +358,22 @@ class Tail:
             self.status.end_offsets = {(tp.topic, tp.partition): end for tp, end in ends.items()}
             if self.status.state != "live":
                 self._statuses.put_nowait(self._set("live", "broker reachable again"))
+
+
+def tail_records(records: Sequence[Any]) -> list[TailRecord]:
+    """``TailRecord``s of aiokafka's ``ConsumerRecord``s."""
+    return [
+        TailRecord(
+            r.topic,
+            r.partition,
+            r.offset,
+            r.timestamp,
+            r.key,
+            r.value,
+            tuple(r.headers) if r.headers else (),
+        )
+        for r in records
+    ]
 
 
 def run_tunnelled(connection: Connection, coro: Callable[[], Any]) -> Any:

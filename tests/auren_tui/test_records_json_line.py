@@ -7,9 +7,10 @@ from __future__ import annotations
 import json
 import random
 
+import msgspec
 import pytest
 
-from auren_tui.core.records import NOT_JSON, TailRecord, render_bytes
+from auren_tui.core.records import NOT_JSON, TailRecord, json_line_of, json_lines, render_bytes
 
 
 def reference_text_line(record: TailRecord) -> str:
@@ -63,6 +64,15 @@ VALUES = [
     b'{"a":"\\u2028"}',
     b"NaN",
     b'{"t":"\t"} ',
+    # Where a compiled check and json may disagree: each must give json's line.
+    b'{"a":"\\ud800"}',  # a lone surrogate escape: json takes it
+    b'{"a":1e999}',
+    b'"\xff"',  # not UTF-8 inside a string
+    b"\xef\xbb\xbf{}",  # a UTF-8 BOM
+    b'{"a":1,}',
+    b"[1,2] x",
+    b"Infinity",
+    b'{"a":01}',
 ]
 KEYS = [None, b"u42", b"\x00\x01", b"0x12", b"", b"caf\xc3\xa9", b'"q"\\', b"\xe2\x80\xa8"]
 HEADERS: list[tuple[tuple[str, bytes], ...]] = [
@@ -90,5 +100,13 @@ def test_lines_are_the_reference_lines(seed: int) -> None:
         )
         line = record.json_line()
         assert line == reference_line(record), record
+        # The CLI's path: the same fields, straight from aiokafka's record.
+        fields = (record.topic, record.partition, record.offset, stamp, record.key)
+        assert json_line_of(*fields, record.value, list(record.headers) or None) == line
+        # The rows as they cross the pipe to the line writer: MessagePack arrays.
+        row = msgspec.msgpack.decode(
+            msgspec.msgpack.encode((*fields, record.value, record.headers))
+        )
+        assert json_lines([row]) == [line]
         assert "\n" not in line
         assert record.line() == reference_text_line(record), record

@@ -11,12 +11,14 @@ import json
 import secrets as pysecrets
 import time
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
-
-import httpx
-from pydantic import SecretStr
+from typing import TYPE_CHECKING, Any, Literal
 
 from auren_tui.core.connection import Connection
+
+if TYPE_CHECKING:
+    # Imported where used: every CLI command (a tail too) would pay ~100 ms for them.
+    import httpx
+    from pydantic import SecretStr
 from auren_tui.core.kafka import local_end
 from auren_tui.core.webhooks.signing import (
     NATIVE,
@@ -143,6 +145,8 @@ def build(
     if kind == "unsigned":
         return WebhookRequest(provider, body, {"content-type": "application/json"}, kind)
     if kind == "wrong-secret":
+        from pydantic import SecretStr
+
         other = SecretStr(_random_secret(provider))
         return WebhookRequest(provider, body, sign(provider, body, other, now=at), kind)
     if kind == "tampered":
@@ -211,6 +215,8 @@ class Sender:
     _client: httpx.AsyncClient | None = field(default=None, repr=False)
 
     async def __aenter__(self) -> Sender:
+        import httpx
+
         lhost, lport = await local_end(self.connection, self.host, self.port)
         self._client = httpx.AsyncClient(base_url=f"http://{lhost}:{lport}", timeout=self.timeout)
         return self
@@ -221,6 +227,8 @@ class Sender:
 
     async def send(self, request: WebhookRequest) -> WebhookResponse:
         assert self._client is not None, "async with Sender(...) first"
+        import httpx
+
         started = time.perf_counter()
         try:
             answer = await self._client.post(

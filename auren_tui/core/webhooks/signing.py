@@ -20,11 +20,12 @@ import hashlib
 import hmac
 import time
 import uuid
-from typing import Literal
-
-from pydantic import SecretStr
+from typing import TYPE_CHECKING, Literal
 
 from auren_tui.core.format import secret_hint
+
+if TYPE_CHECKING:
+    from pydantic import SecretStr  # annotations only: the CLI starts without pydantic
 
 Provider = Literal["oura", "whoop", "healthkit"]
 PROVIDERS: tuple[Provider, ...] = ("oura", "whoop", "healthkit")
