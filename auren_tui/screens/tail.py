@@ -213,7 +213,7 @@ class TailScreen(Screen[None]):
         self._samples.append((self.clock(), self.total))
         if new:
             self.ring.extend(new)
-            if self.paused:
+            if self.holding:
                 self.held += len(new) + dropped
             elif self._redraw_from is None:  # else the redraw draws them when it lands
                 self._undrawn.extend(new)
@@ -241,18 +241,27 @@ class TailScreen(Screen[None]):
             log.add(drawn)
             self._detail_stale = log.cursor is None
 
-    def _redraw(self) -> None:
+    @property
+    def holding(self) -> bool:
+        """Paused, or follow off: the log holds still and what arrives is only kept."""
+        return self.paused or not self.follow
+
+    def _redraw(self, lines: int = REDRAW_LINES) -> None:
         """Draw the ring again, filtered (after a filter change or a resume): matched
-        and rendered in a thread, up to 200 ms for a full ring with a text filter."""
+        and rendered in a thread, up to 200 ms for a full ring with a text filter.
+        Holding (pause, follow off) draws all of it: every record kept is there to
+        scroll back to, in order, none left out by the drawing limit."""
         self._redraw_token += 1
         self._redraw_from = self.total
         self._undrawn, self._undrawn_dropped = [], 0  # the redraw covers them
-        self._render_ring(self._redraw_token, list(self.ring), self.matcher)
+        self._render_ring(self._redraw_token, list(self.ring), self.matcher, lines)
 
     @work(thread=True, exclusive=True, group="redraw", exit_on_error=False)
-    def _render_ring(self, token: int, ring: list[TailRecord], match: Matcher | None) -> None:
+    def _render_ring(
+        self, token: int, ring: list[TailRecord], match: Matcher | None, most: int
+    ) -> None:
         matched = self._matching(ring, match)
-        drawn = matched[-REDRAW_LINES:]
+        drawn = matched[-most:]
         lines = [r.line() for r in drawn]
         self.post_message(Redrawn(token, drawn, lines, len(matched) - len(drawn)))
 
@@ -264,7 +273,7 @@ class TailScreen(Screen[None]):
         self.older = message.older
         log = self.query_one(RecordLog)
         log.reset(message.records, message.lines)
-        if arrived and not self.paused:
+        if arrived and not self.holding:
             self._draw(list(self.ring)[-arrived:], 0)
         self._show_detail(log.selected)
         self._show_header()
@@ -289,6 +298,8 @@ class TailScreen(Screen[None]):
         ]
         if self.paused:
             parts.append(f"PAUSED ({self.held:,} new)")
+        elif not self.follow:
+            parts.append(f"{self.held:,} new below")
         if self.filter_text:
             parts.append(f"filter {self.filter_text}")
         if self.older:
@@ -314,18 +325,27 @@ class TailScreen(Screen[None]):
     # -- keys ------------------------------------------------------------------------
 
     def action_toggle_pause(self) -> None:
+        holding = self.holding
         self.paused = not self.paused
-        if not self.paused:
-            self.held = 0
-            self._redraw()
-        self._show_header()
+        self._hold_changed(holding)
 
     def action_toggle_follow(self) -> None:
+        holding = self.holding
         self.follow = not self.follow
         log = self.query_one(RecordLog)
         log.auto_scroll = self.follow
+        self._hold_changed(holding)
         if self.follow:
             log.action_newest()
+
+    def _hold_changed(self, was_holding: bool) -> None:
+        """Starting to hold shows the whole ring; ending it goes back to following."""
+        if self.holding and not was_holding:
+            self.held = 0
+            self._redraw(self.ring_size)
+        elif was_holding and not self.holding:
+            self.held = 0
+            self._redraw()
         self._show_header()
 
     def action_filter(self) -> None:

@@ -306,7 +306,7 @@ async def test_a_burst_keeps_the_ring_bounded_and_the_ui_responsive(
     app, backend = live_app(kafka, tmp_path, ring=5_000)
     gaps: list[float] = []
     try:
-        async with app.run_test(size=(140, 40)):
+        async with app.run_test(size=(140, 40)) as pilot:
             screen = await open_live(app, topic, 5_000, Start("beginning"))
             last = [time.monotonic()]
 
@@ -323,6 +323,25 @@ async def test_a_burst_keeps_the_ring_bounded_and_the_ui_responsive(
             assert len(log.records) <= 5_000
             assert screen.not_drawn > 0 or len(log.records) == 5_000
             assert "ring 5,000/5,000" in header(screen)
+            # Every record was drawn, kept, or counted as not drawn.
+            assert screen.total == 20_000
+            assert screen.not_drawn <= screen.total - len(log.records)
+
+            # Holding still (pause, then follow off): every record of the ring is in the
+            # log, in order, none left out by the drawing limit.
+            assert list(log.records) != list(screen.ring)  # following, some were not drawn
+            for key in ("p", "f"):
+                await pilot.press(key)
+                await wait_for(
+                    lambda: list(log.records) == list(screen.ring),
+                    20,
+                    lambda: f"{len(log.records)} lines in the log, ring {len(screen.ring)}",
+                )
+                assert log.line_count == len(screen.ring)
+                lines = [str(log.lines[i]) for i in range(log.line_count)]
+                assert lines == [r.line() for r in screen.ring]
+                await pilot.press(key)
+                await wait_for(lambda: not screen.holding, 5, "following again")
     finally:
         backend.close()
     worst = max(gaps)
