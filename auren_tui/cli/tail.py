@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import sys
+import threading
 from typing import TYPE_CHECKING, Any
 
 from auren_tui.cli import (
@@ -220,6 +221,9 @@ def _writer(args: argparse.Namespace, match: Matcher | None, ctx: Context) -> Li
     go to this process's own stdout and need no filter (a filter is matched here)."""
     if not args.json or match is not None or ctx.out is not sys.stdout:
         return None
+    if threading.active_count() > 1:
+        return None  # a fork copies one thread: never with others holding locks
+
     try:
         if sys.stdout.fileno() != 1:
             return None
