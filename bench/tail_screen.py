@@ -114,7 +114,9 @@ async def run_app(bootstrap: str, topic: str, seconds: float, warmup: float, hom
         total0, not_drawn0 = screen.total, screen.not_drawn
         cpu0, wall0 = time.process_time(), time.monotonic()
         print("WINDOW", flush=True)
+        keys = asyncio.create_task(_press_keys(pilot, screen, seconds))
         await asyncio.sleep(seconds)
+        latencies = await keys
         cpu1, wall1 = time.process_time(), time.monotonic()
         total1, not_drawn1 = screen.total, screen.not_drawn
         gc.callbacks.remove(beat.on_gc)
@@ -133,8 +135,45 @@ async def run_app(bootstrap: str, topic: str, seconds: float, warmup: float, hom
             "gc_collections": len(pauses),
             "gc_pause_max": max(pauses, default=0.0),
             "header": str(screen.query_one("#tail-status").render()),
+            "keys": len(latencies),
+            "key_max": max(latencies, default=None),
+            "key_p50": sorted(latencies)[len(latencies) // 2] if latencies else None,
         }
         print("RESULT " + json.dumps(result), flush=True)
+
+
+KEY_EVERY = 0.5
+"""A key press every half second of the window: ``up`` (select the record above), then
+``end`` (back to the newest), as an operator looking at a record would."""
+
+
+async def _press_keys(pilot: Any, screen: Any, seconds: float) -> list[float]:
+    """Each key's latency: from its press to its action running on the screen's log."""
+    from auren_tui.widgets.record_log import RecordLog
+
+    log = screen.query_one(RecordLog)
+    handled: list[float] = []
+    for name in ("action_cursor", "action_newest"):
+        original = getattr(log, name)
+
+        def timed(*args: Any, _original: Any = original) -> Any:
+            handled.append(time.monotonic())
+            return _original(*args)
+
+        setattr(log, name, timed)
+    latencies: list[float] = []
+    ends = time.monotonic() + seconds - 1
+    keys = itertools.cycle(("up", "end"))
+    while time.monotonic() < ends:
+        await asyncio.sleep(KEY_EVERY)
+        before, sent = len(handled), time.monotonic()
+        await pilot.press(next(keys))
+        deadline = sent + 5
+        while len(handled) == before and time.monotonic() < deadline:
+            await asyncio.sleep(0.001)
+        if len(handled) > before:
+            latencies.append(handled[before] - sent)
+    return latencies
 
 
 async def produce(bootstrap: str, topic: str, rate: float, seconds: float) -> None:
