@@ -70,6 +70,7 @@ class AurenApp(App[None]):
         first_run: bool = False,
     ) -> None:
         super().__init__()
+        self._gc_thresholds: tuple[int, int, int] | None = None  # set by _settle_heap
         self.first_run = first_run
         self.next_action: str | None = None
         """Set when the app exits to have the launcher do something (``demo``)."""
@@ -141,9 +142,8 @@ class AurenApp(App[None]):
 
     def on_unmount(self) -> None:
         # The process may go on without the app (tests, `make run` into the demo).
-        previous = getattr(self, "_gc_thresholds", None)
-        if previous is not None:
-            gc.set_threshold(*previous)
+        if self._gc_thresholds is not None:
+            gc.set_threshold(*self._gc_thresholds)
 
     # -- connecting ------------------------------------------------------------
 

@@ -457,7 +457,7 @@ def _trust_route(
             out.write(f"{exc}\n")
             return 1
         except AuthFailed as exc:
-            if "jump host" in str(exc):
+            if exc.hop is not None and not exc.hop.is_server:
                 out.write(f"cannot check the hops after it: {exc}\n")
                 return 1
             # Every host key on the way was checked before this login failed.

@@ -50,6 +50,7 @@ from auren_tui.core.hostkeys import (
     check_host_key,
     close_transport,
     host_label,
+    known_hosts_path,
     known_key_types,
     preferred_algorithms,
 )
@@ -78,6 +79,9 @@ class ConnectFailed(SshError):
 
 class AuthFailed(SshError):
     """The server refused our credentials, or we have none to offer."""
+
+    hop: Hop | None = None
+    """The hop that refused (set by ``_login``): a jump host's or the server's."""
 
 
 class SetupError(SshError):
@@ -172,8 +176,6 @@ class SshConnection:
     @property
     def known_hosts(self) -> Path:
         """Where trusting the server's key writes (its first known_hosts file)."""
-        from auren_tui.core.hostkeys import known_hosts_path
-
         if self.route is not None and self.route.server.known_hosts:
             return self.route.server.known_hosts[0]
         return known_hosts_path(self.profile)
@@ -342,7 +344,9 @@ class SshConnection:
             role = "" if hop.is_server else hop.role
             check_host_key(hop.known_hosts, hop.hostname, hop.port, key, role)
             self._authenticate(transport, hop)
-        except BaseException:
+        except BaseException as exc:
+            if isinstance(exc, AuthFailed):
+                exc.hop = hop
             if transport is not None:
                 close_transport(transport)
             sock.close()

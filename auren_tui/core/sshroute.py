@@ -25,7 +25,6 @@ Choices where OpenSSH has no single answer for us:
 
 from __future__ import annotations
 
-import getpass
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -227,7 +226,7 @@ def _hop(
         alias=cfg.alias,
         hostname=cfg.hostname,
         port=port if port is not None else cfg.port,
-        user=user or cfg.user or getpass.getuser(),
+        user=user or cfg.user,  # cfg.user: the config's, else the local user
         auth=auth,
         identity_files=tuple(identity_files),
         identities_only=cfg.identities_only or auth == "key",

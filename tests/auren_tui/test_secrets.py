@@ -37,7 +37,7 @@ from auren_tui.core.secrets import (
     hint,
 )
 from auren_tui.core.webhooks.signing import hint as signing_hint
-from tests.services.base import ServiceUnavailable, unavailable
+from tests.services.base import running
 from tests.services.keyring import RealKeyring, SecretServiceKeyring
 
 CANARY = "CANARY-" + uuid.uuid4().hex  # a value that must never show up anywhere
@@ -229,14 +229,7 @@ def test_dbus_gone_is_one_line_without_the_value(
 
 @pytest.fixture
 def second_keyring(real_keyring: RealKeyring) -> Iterator[SecretServiceKeyring]:
-    service = SecretServiceKeyring()
-    try:
-        service.start()
-    except (ServiceUnavailable, OSError) as exc:
-        service.close()
-        unavailable(exc)
-    yield service
-    service.close()
+    yield from running(SecretServiceKeyring())
 
 
 def test_locked_keyring_is_one_line_saying_unlock(

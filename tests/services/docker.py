@@ -43,6 +43,7 @@ from tests.services.base import (
     find_binary,
     make_tempdir,
     remove_tree,
+    running,
     unavailable,
     wait_until,
 )
@@ -402,14 +403,7 @@ def wait_container_health(container: Any, status: str = "healthy", timeout: floa
 
 @pytest.fixture(scope="session")
 def docker_engine() -> Iterator[DockerEngine]:
-    engine = DockerEngine()
-    try:
-        engine.start()
-    except (ServiceUnavailable, OSError) as exc:
-        engine.close()
-        unavailable(exc)
-    yield engine
-    engine.close()
+    yield from running(DockerEngine())
 
 
 @pytest.fixture(scope="session")
