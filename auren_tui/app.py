@@ -30,8 +30,8 @@ from auren_tui.themes import load_themes
 SavePrefs = Callable[[UiPrefs], None]
 
 
-GC_THRESHOLDS = (20_000, 50, 100)
-"""Young collections every 20,000 allocations, a full one every 50 x 100 of them."""
+GC_THRESHOLDS = (3_000, 3, 100)
+"""Young collections every 3,000 allocations, the middle generation every 3 of them."""
 
 
 class AurenApp(App[None]):
@@ -132,11 +132,15 @@ class AurenApp(App[None]):
         # Kafka burst sets off walk only what came after (150-250 ms pauses otherwise).
         gc.collect()
         gc.freeze()
-        # A tail keeps a ring of 10,000 records, each a tracked object: with the default
-        # thresholds (700, 10, 10) a full collection walks them every few seconds at
-        # 5,000 records/s (50-80 ms, the longest UI gaps). Records are freed by reference
-        # counting; short-lived cycles still die young. Measured (bench/tail.py, 5,000/s):
-        # longest gap 109 -> 64 ms, CPU 25 -> 21 % of a core.
+        # Textual's compositor leaves each repaint's Strips as garbage cycles (a strip
+        # caches itself as its own crop); they outlive the young collection that first
+        # sees them and pile up in the middle generation. With the default thresholds,
+        # and with (20_000, 50, 100), one collection then frees 10,000-16,000 objects at
+        # once: 30-55 ms with the GIL held (measured with gc.callbacks on the Tail screen
+        # at 5,000 records/s). Collecting the middle generation every 9,000 allocations
+        # frees them in slices of 2,000-3,000: the longest pause 55 -> 15-19 ms, the
+        # longest UI gap 68 -> 41-43 ms (bench/tail.py). Frozen start-up objects are
+        # never walked again, the ring's old records only by the full collections.
         self._gc_thresholds = gc.get_threshold()
         gc.set_threshold(*GC_THRESHOLDS)
 

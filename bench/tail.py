@@ -337,7 +337,7 @@ def report_screen(run: ScreenRun, args: argparse.Namespace) -> bool:
     )
     rows = [
         ["records/s reaching the screen", f"{rate:,.0f}"],
-        ["records not drawn (kept in the ring)", f"{r['not_drawn']:,}"],
+        ["records not drawn (dropped before a flush)", f"{r['not_drawn']:,}"],
         ["CPU of the TUI process, share of one core", f"{share:.1%}"],
         ["UI ticks (every 20 ms)", f"{r['ticks']:,}"],
         ["longest gap between UI ticks (ms)", f"{1000 * r['gap_max']:.0f}"],

@@ -2,9 +2,11 @@
 
 The tail runs on its own thread (``Backend.open_tail``). Its callbacks only
 append to a locked buffer; a UI timer takes the buffer every
-``FLUSH_SECONDS`` into a ring of at most ``ring_size`` records and draws at
-most ``DRAW_PER_FLUSH`` lines of it, so a burst never floods the event loop.
-What does not fit is counted as "not drawn" (it stays in the ring).
+``FLUSH_SECONDS`` into a ring of at most ``ring_size`` records and hands the
+matching ones to the ``RecordLog``, which draws only the rows on screen: a
+burst costs one repaint of the log's region per flush, whatever its size.
+Records the buffer had to drop before a flush took them are counted as "not
+drawn".
 """
 
 from __future__ import annotations
@@ -39,12 +41,11 @@ from auren_tui.widgets.record_log import RecordLog
 
 DEFAULT_TOPICS = ("biometric-events", "terra-biometric-events")
 FLUSH_SECONDS = 0.25
-"""Each flush redraws the log's region: the compositor's cost is per flush, not per line."""
-DRAW_PER_FLUSH = 125
-"""Lines drawn per flush at most: 500 lines a second is more than anyone reads, and each
-drawn line costs the compositor far more than the record costs to keep."""
-REDRAW_LINES = 2_000
-"""Lines drawn again after a filter change or a resume (rendered in a thread)."""
+"""Each flush repaints the log's region: the compositor's cost is per flush, not per record."""
+REFRESH_SECONDS = 1.0
+"""How often, following a busy topic, the header's figures and the detail pane are redrawn."""
+BUSY_PER_FLUSH = 25
+"""Records in one flush (100 a second) above which a topic is busy."""
 
 
 @dataclass(eq=False)
@@ -56,9 +57,7 @@ class TopicsListed(Message):
 class Redrawn(Message):
     token: int
     records: list[TailRecord]
-    lines: list[str]
-    older: int
-    """Matching records in the ring older than those drawn."""
+    """The ring's records matching the filter."""
 
 
 @dataclass(eq=False)
@@ -108,14 +107,11 @@ class TailScreen(Screen[None]):
         self.matcher: Matcher | None = None
         self.buffer = TailBuffer(ring_size)  # the only state shared with the tail's thread
         self._samples: deque[tuple[float, int]] = deque(maxlen=64)
-        self._undrawn: list[TailRecord] = []  # arrived, not drawn yet (a busy flush skipped)
-        self._undrawn_dropped = 0
-        self._flushes = 0
         self._refilter: Timer | None = None
         self._redraw_token = 0
         self._redraw_from: int | None = None  # ``total`` when a pending redraw began
-        self.older = 0
         self._detail_at = -1.0
+        self._header_at = -1.0
         self._detail_stale = False
         self._header = Text()
 
@@ -149,8 +145,7 @@ class TailScreen(Screen[None]):
         generation, on_records, on_status = self.buffer.begin()
         self.topics, self.start = list(topics), start
         self.ring.clear()
-        self._undrawn, self._undrawn_dropped = [], 0
-        self.total = self.not_drawn = self.held = self.older = 0
+        self.total = self.not_drawn = self.held = 0
         self._redraw_token += 1  # a redraw of the old ring is no longer wanted
         self._redraw_from = None
         self._samples.clear()
@@ -211,34 +206,30 @@ class TailScreen(Screen[None]):
             self.status = status
         self.total += len(new) + dropped
         self._samples.append((self.clock(), self.total))
-        if new:
+        if new or dropped:
             self.ring.extend(new)
             if self.holding:
                 self.held += len(new) + dropped
-            elif self._redraw_from is None:  # else the redraw draws them when it lands
-                self._undrawn.extend(new)
-                self._undrawn_dropped += dropped
-        self._flushes += 1
-        if self._undrawn and not (len(self._undrawn) > DRAW_PER_FLUSH and self._flushes % 2):
-            # While records come faster than one flush draws, draw every other flush:
-            # each draw re-renders the whole scrolled log, whatever the lines drawn.
-            undrawn, self._undrawn = self._undrawn, []
-            dropped_before, self._undrawn_dropped = self._undrawn_dropped, 0
-            self._draw(undrawn, dropped_before)
-        # The detail pane re-lays out the screen: twice a second is enough for it.
-        if self._detail_stale and time.monotonic() - self._detail_at >= 0.5:
+            elif self._redraw_from is None:  # else the redraw adds them when it lands
+                self._draw(new, dropped)
+        # Following a busy topic, the detail pane (the newest record) and the header's
+        # figures are redrawn once a second: a repaint of them with the log's costs the
+        # compositor the whole screen's height. A change of state, or a quiet topic's
+        # few records, are shown at once.
+        now = time.monotonic()
+        busy = len(new) + dropped > BUSY_PER_FLUSH
+        if self._detail_stale and (not busy or now - self._detail_at >= REFRESH_SECONDS):
             self._show_detail(self.query_one(RecordLog).selected)
-        self._show_header()
+        if status is not None or not busy or now - self._header_at >= REFRESH_SECONDS:
+            self._show_header()
 
     def _draw(self, new: list[TailRecord], dropped: int) -> None:
         fresh = new[-self.ring_size :]  # older ones have already left the ring
-        unseen = dropped + len(new) - len(fresh)
+        self.not_drawn += dropped + len(new) - len(fresh)
         matched = fresh if self.matcher is None else [r for r in fresh if self.matcher(r)]
-        drawn = matched[-DRAW_PER_FLUSH:]
-        self.not_drawn += unseen + len(matched) - len(drawn)
-        if drawn:
+        if matched:
             log = self.query_one(RecordLog)
-            log.add(drawn)
+            log.add(matched)
             self._detail_stale = log.cursor is None
 
     @property
@@ -246,33 +237,30 @@ class TailScreen(Screen[None]):
         """Paused, or follow off: the log holds still and what arrives is only kept."""
         return self.paused or not self.follow
 
-    def _redraw(self, lines: int = REDRAW_LINES) -> None:
-        """Draw the ring again, filtered (after a filter change or a resume): matched
-        and rendered in a thread, up to 200 ms for a full ring with a text filter.
-        Holding (pause, follow off) draws all of it: every record kept is there to
-        scroll back to, in order, none left out by the drawing limit."""
+    def _redraw(self) -> None:
+        """Show the ring again, filtered (after a filter change or a resume). Without a
+        filter at once; with one, matched in a thread (up to 200 ms for a full ring
+        and a text filter)."""
         self._redraw_token += 1
+        if self.matcher is None:
+            self._redraw_from = None
+            self.query_one(RecordLog).reset(self.ring)
+            self._show_detail(self.query_one(RecordLog).selected)
+            return
         self._redraw_from = self.total
-        self._undrawn, self._undrawn_dropped = [], 0  # the redraw covers them
-        self._render_ring(self._redraw_token, list(self.ring), self.matcher, lines)
+        self._match_ring(self._redraw_token, list(self.ring), self.matcher)
 
     @work(thread=True, exclusive=True, group="redraw", exit_on_error=False)
-    def _render_ring(
-        self, token: int, ring: list[TailRecord], match: Matcher | None, most: int
-    ) -> None:
-        matched = self._matching(ring, match)
-        drawn = matched[-most:]
-        lines = [r.line() for r in drawn]
-        self.post_message(Redrawn(token, drawn, lines, len(matched) - len(drawn)))
+    def _match_ring(self, token: int, ring: list[TailRecord], match: Matcher | None) -> None:
+        self.post_message(Redrawn(token, self._matching(ring, match)))
 
     @on(Redrawn)
     def _redrawn(self, message: Redrawn) -> None:
         if message.token != self._redraw_token or self._redraw_from is None:
             return
         arrived, self._redraw_from = min(self.total - self._redraw_from, len(self.ring)), None
-        self.older = message.older
         log = self.query_one(RecordLog)
-        log.reset(message.records, message.lines)
+        log.reset(message.records)
         if arrived and not self.holding:
             self._draw(list(self.ring)[-arrived:], 0)
         self._show_detail(log.selected)
@@ -283,6 +271,7 @@ class TailScreen(Screen[None]):
         return ring if match is None else [r for r in ring if match(r)]
 
     def _show_header(self) -> None:
+        self._header_at = time.monotonic()
         state = self.status.state
         if state == "stopped" and "deleted" in self.status.detail:
             state = "topic deleted"
@@ -302,15 +291,13 @@ class TailScreen(Screen[None]):
             parts.append(f"{self.held:,} new below")
         if self.filter_text:
             parts.append(f"filter {self.filter_text}")
-        if self.older:
-            parts.append(f"{self.older:,} older kept, not drawn")
         line = Text(" · ".join(parts))
         if self.status.detail and state != "live":
             line.append(f"  {self.status.detail}", style="italic")
         header = self.query_one("#tail-status", Static)
         if line != self._header:  # an update lays the screen out again
             self._header = line
-            header.update(line)
+            header.update(line, layout=False)  # one fixed line: no layout of the screen
         header.set_class(state in ("broker unreachable", "topic deleted", "stopped"), "fault")
         header.set_class(self.paused, "paused")
 
@@ -339,12 +326,11 @@ class TailScreen(Screen[None]):
             log.action_newest()
 
     def _hold_changed(self, was_holding: bool) -> None:
-        """Starting to hold shows the whole ring; ending it goes back to following."""
-        if self.holding and not was_holding:
+        """Holding keeps the log as it is (every record of the ring is in it, nothing to
+        draw); ending it catches up with what arrived meanwhile."""
+        if self.holding != was_holding:
             self.held = 0
-            self._redraw(self.ring_size)
-        elif was_holding and not self.holding:
-            self.held = 0
+        if was_holding and not self.holding:
             self._redraw()
         self._show_header()
 

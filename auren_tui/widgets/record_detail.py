@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich.text import Text
+from textual.visual import visualize
 from textual.widgets import Static
 
 from auren_tui.core.records import TailRecord, render_bytes
@@ -23,4 +26,12 @@ class RecordDetail(Static):
             text.append(f"header   {name}={render_bytes(value)}\n")
         text.append("\n")
         text.append(record.value_text(pretty=True))
-        self.update(text)
+        # A new height lays the whole screen out again (a full repaint, 15-25 ms), so
+        # the pane never shrinks while showing records (blank rows below a shorter one):
+        # following, records of a few shapes soon stop changing it.
+        width, shown = self.content_region.width, self.content_region.height
+        styles: Any = self.styles  # what Widget.get_content_height passes (typed RulesMap)
+        height = visualize(self, text).get_height(styles, width) if width else -1
+        if 0 < height < shown:
+            text.append("\n" * (shown - height))
+        self.update(text, layout=height > shown or height < 0)
