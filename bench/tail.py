@@ -16,6 +16,15 @@ key 2 on ``biometric-events``, while a producer process sends ``--screen-rate``
 records/s; prints the TUI process's CPU share of one core and the longest gap
 between 20 ms UI ticks over ``--screen-seconds``. Everything started is
 stopped at the end, Ctrl-C included.
+
+``--ssh`` (root: network namespaces) measures the Tail screen twice on one
+Kafka inside a "server" namespace (127.0.0.1:9092 there, as on the AUREN
+server), the producer in that namespace too: once with the app beside Kafka
+(the app run in the namespace, the local profile), once with the app in the
+root namespace on an SSH profile (an sshd of the harness in the server
+namespace, key login from an SSH config file, the broker reached through the
+SSH tunnel as operators reach it); then prints both side by side and the
+tunnel's cost.
 """
 
 from __future__ import annotations
@@ -44,8 +53,15 @@ for _path in (REPO, BENCH):
 
 from bridge_ingest import CpuSample, cpu_sample, cpu_split, root_pid  # noqa: E402
 
-from tests.services.base import ServiceUnavailable, make_tempdir, remove_tree  # noqa: E402
+from tests.services.base import (  # noqa: E402
+    ServiceUnavailable,
+    make_tempdir,
+    netns_prefix,
+    remove_tree,
+)
 from tests.services.kafka import Kafka  # noqa: E402
+from tests.services.netns import ServerNamespace  # noqa: E402
+from tests.services.sshd import Sshd  # noqa: E402
 
 AUREN_TUI = Path(sys.executable).parent / "auren-tui"
 SOURCES = ("oura", "whoop", "healthkit", "terra")
@@ -263,23 +279,39 @@ def _read_until(proc: subprocess.Popen[str], prefix: str) -> str:
     raise RuntimeError(f"the Tail screen process ended (exit {proc.wait()}) before {prefix}")
 
 
+@dataclass
+class ScreenPath:
+    """Where the screen's app runs and how it reaches Kafka."""
+
+    label: str
+    bootstrap: str
+    """The broker's address as the app's profile says it (through SSH: as the server sees it)."""
+    app_prefix: list[str] = field(default_factory=list)
+    """``ip netns exec NAME`` to run the app beside Kafka."""
+    producer_prefix: list[str] = field(default_factory=list)
+    ssh: tuple[Path, str] | None = None
+    """(SSH config file, Host alias): the app on an SSH profile."""
+
+
 def run_screen(
-    kafka: Kafka, args: argparse.Namespace, workdir: Path, env: dict[str, str]
+    kafka: Kafka, args: argparse.Namespace, workdir: Path, env: dict[str, str], path: ScreenPath
 ) -> ScreenRun:
     """The app, Tail screen open (key 2), while a producer sends ``--screen-rate`` records/s."""
-    asyncio.run(_create_topic(kafka.bootstrap, SCREEN_TOPIC, args.partitions))
     child = BENCH / "tail_screen.py"
-    home = workdir / "screen-home"
+    home = workdir / f"screen-home-{path.label.replace(' ', '-')}"
+    ssh = [str(path.ssh[0]), path.ssh[1]] if path.ssh else []
     app = subprocess.Popen(
         [
+            *path.app_prefix,
             sys.executable,
             str(child),
             "app",
-            kafka.bootstrap,
+            path.bootstrap,
             SCREEN_TOPIC,
             f"{args.screen_seconds:g}",
             f"{args.screen_warmup:g}",
             str(home),
+            *ssh,
         ],
         stdout=subprocess.PIPE,
         text=True,
@@ -291,6 +323,7 @@ def run_screen(
         _read_until(app, "LIVE")
         producer = subprocess.Popen(
             [
+                *path.producer_prefix,
                 sys.executable,
                 str(child),
                 "produce",
@@ -325,13 +358,23 @@ def run_screen(
     return ScreenRun(json.loads(line.removeprefix("RESULT ")), cores)
 
 
-def report_screen(run: ScreenRun, args: argparse.Namespace) -> bool:
+def create_screen_topic(kafka: Kafka, args: argparse.Namespace, prefix: list[str]) -> None:
+    """``biometric-events`` on the broker (from inside its namespace, when it has one)."""
+    subprocess.run(
+        [*prefix, sys.executable, str(BENCH / "tail_screen.py"), "create", kafka.bootstrap,
+         SCREEN_TOPIC, str(args.partitions)],
+        check=True, timeout=120,
+    )  # fmt: skip
+
+
+def report_screen(run: ScreenRun, args: argparse.Namespace, label: str = "") -> bool:
     """Print the screen's figures; return whether both targets are met."""
     r, cores = run.result, run.cores
     share = r["cpu"] / r["seconds"]
     rate = r["records"] / r["seconds"]
     print(
-        f"\nTail screen (key 2, headless run_test 160x45) for {r['seconds']:.1f} s while a "
+        f"\nTail screen{f' ({label})' if label else ''}, key 2, headless run_test 160x45, "
+        f"for {r['seconds']:.1f} s while a "
         f"producer sends {args.screen_rate:,.0f} records/s (~{args.size} B, "
         f"{args.partitions} partitions), after {args.screen_warmup:g} s of warm-up"
     )
@@ -459,6 +502,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--screen-warmup", type=float, default=2, help="before the window (2 s)")
     p.add_argument("--no-cli", action="store_true", help="skip auren-tui tail vs kcat")
     p.add_argument("--no-screen", action="store_true", help="skip the Tail screen run")
+    p.add_argument(
+        "--ssh",
+        action="store_true",
+        help="the Tail screen beside Kafka and through SSH, side by side (root; implies --no-cli)",
+    )
     p.add_argument("--keep", action="store_true", help="keep the work dir (outputs, logs)")
     return p.parse_args(argv)
 
@@ -514,6 +562,64 @@ def run_cli_part(
     return ratio >= TARGET_RATIO and not problems
 
 
+def run_ssh_screens(args: argparse.Namespace, workdir: Path, env: dict[str, str]) -> int:
+    """The screen beside Kafka, then through SSH, on one Kafka in a server namespace."""
+    server = ServerNamespace()
+    kafka = Kafka(host="127.0.0.1", port=9092)
+    sshd = Sshd()
+    try:
+        print("starting a server namespace with Kafka and sshd ...")
+        server.start()
+        kafka.netns = server.name
+        kafka.start()
+        sshd.host, sshd.netns = server.server_ip, server.name
+        sshd.start()
+        known = workdir / "known_hosts"
+        known.write_text(sshd.known_hosts_line() + "\n")
+        config = workdir / "ssh_config"
+        config.write_text(
+            f"Host server\n    HostName {sshd.host}\n    Port {sshd.port}\n"
+            f"    User {sshd.key_user}\n    IdentityFile {sshd.key_path}\n"
+            f"    IdentitiesOnly yes\n    UserKnownHostsFile {known}\n"
+        )
+        inside = netns_prefix(server.name)
+        create_screen_topic(kafka, args, inside)
+        paths = [
+            ScreenPath("beside Kafka", kafka.bootstrap, inside, inside),
+            ScreenPath("through SSH", kafka.bootstrap, [], inside, (config, "server")),
+        ]
+        runs = {p.label: run_screen(kafka, args, workdir, env, p) for p in paths}
+    finally:
+        for part in (sshd, kafka, server):
+            with contextlib.suppress(Exception):
+                part.close()
+    ok = all([report_screen(run, args, label) for label, run in runs.items()])
+    report_tunnel(runs)
+    return 0 if ok else 1
+
+
+def report_tunnel(runs: dict[str, ScreenRun]) -> None:
+    """Both paths side by side, and what the tunnel adds."""
+    base, ssh = runs["beside Kafka"].result, runs["through SSH"].result
+
+    def ms(r: dict[str, Any], key: str) -> float:
+        return 1000 * (r[key] or 0)
+
+    figures = [
+        ("CPU of the TUI process, % of a core", lambda r: 100 * r["cpu"] / r["seconds"]),
+        ("records/s reaching the screen", lambda r: r["records"] / r["seconds"]),
+        ("longest UI gap (ms)", lambda r: ms(r, "gap_max")),
+        ("p99 UI gap (ms)", lambda r: ms(r, "gap_p99")),
+        ("longest key press (ms)", lambda r: ms(r, "key_max")),
+    ]
+    rows = [
+        [name, f"{fn(base):,.1f}", f"{fn(ssh):,.1f}", f"{fn(ssh) - fn(base):+,.1f}"]
+        for name, fn in figures
+    ]
+    print("\nThe tunnel's cost (same Kafka, same producer, same run)")
+    print_table(["", "beside Kafka", "through SSH", "the tunnel"], rows)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     signal.signal(signal.SIGTERM, _terminate)
@@ -527,6 +633,18 @@ def main(argv: list[str] | None = None) -> int:
     env = {**os.environ, "AUREN_TUI_HOME": str(home)}
     env.update(dict(kv.split("=", 1) for kv in args.tail_env))
     kafka: Kafka | None = None
+    if args.ssh:
+        try:
+            return run_ssh_screens(args, workdir, env)
+        except KeyboardInterrupt:
+            print("\ninterrupted: stopping everything", file=sys.stderr)
+            return 130
+        except (ServiceUnavailable, RuntimeError, subprocess.SubprocessError) as exc:
+            print(f"tail: {exc}", file=sys.stderr)
+            return 1
+        finally:
+            if not args.keep:
+                remove_tree(workdir)
     try:
         print("starting Kafka ...")
         kafka = Kafka()
@@ -535,7 +653,9 @@ def main(argv: list[str] | None = None) -> int:
         if not args.no_cli:
             ok = run_cli_part(kafka, kcat, args, workdir, env) and ok
         if not args.no_screen:
-            ok = report_screen(run_screen(kafka, args, workdir, env), args) and ok
+            create_screen_topic(kafka, args, [])
+            local = ScreenPath("local", kafka.bootstrap)
+            ok = report_screen(run_screen(kafka, args, workdir, env, local), args) and ok
         return 0 if ok else 1
     except KeyboardInterrupt:
         print("\ninterrupted: stopping everything", file=sys.stderr)

@@ -1,10 +1,13 @@
 """The two processes of ``bench/tail.py``'s Tail screen run (not run by hand).
 
-    python bench/tail_screen.py app BOOTSTRAP TOPIC SECONDS WARMUP HOME
+    python bench/tail_screen.py app BOOTSTRAP TOPIC SECONDS WARMUP HOME [SSH_CONFIG HOST]
     python bench/tail_screen.py produce BOOTSTRAP TOPIC RATE SECONDS
+    python bench/tail_screen.py create BOOTSTRAP TOPIC PARTITIONS
 
 ``app``: the real app (``build_app`` on a ``LiveBackend`` of the built-in local
-profile, Kafka overridden to the harness broker), headless (``App.run_test``),
+profile, Kafka overridden to the harness broker; with ``SSH_CONFIG HOST``
+a profile logging in to that Host alias of that SSH config file, Kafka at
+``BOOTSTRAP`` as the server sees it), headless (``App.run_test``),
 key ``2`` pressed as an operator would: the Tail screen opens on
 ``biometric-events`` from the end. Prints ``LIVE`` once the tail is live, waits
 for records to flow plus ``WARMUP`` s, then measures ``SECONDS`` s: the
@@ -80,16 +83,27 @@ async def _wait(predicate: Any, seconds: float, what: str) -> None:
         await asyncio.sleep(0.05)
 
 
-async def run_app(bootstrap: str, topic: str, seconds: float, warmup: float, home: Path) -> None:
+async def run_app(
+    bootstrap: str,
+    topic: str,
+    seconds: float,
+    warmup: float,
+    home: Path,
+    ssh: tuple[Path, str] | None = None,
+) -> None:
     from auren_tui.app import build_app
-    from auren_tui.core.config import local_profile
+    from auren_tui.core.config import Profile, local_profile
     from auren_tui.core.paths import Locations
     from auren_tui.core.session import LiveBackend
     from auren_tui.screens.tail import TailScreen
 
     host, _, port = bootstrap.rpartition(":")
     overrides: dict[str, dict[str, object]] = {"kafka": {"host": host, "port": int(port)}}
-    profile = local_profile()
+    profile = (
+        local_profile()
+        if ssh is None
+        else Profile(name="bench", ssh_host=ssh[1], ssh_config=ssh[0])
+    )
     profile = replace(
         profile, catalog=profile.catalog.with_overrides(overrides), service_overrides=overrides
     )
@@ -203,8 +217,14 @@ async def produce(bootstrap: str, topic: str, rate: float, seconds: float) -> No
 def main(argv: list[str]) -> int:
     mode, *rest = argv
     if mode == "app":
-        bootstrap, topic, seconds, warmup, home = rest
-        asyncio.run(run_app(bootstrap, topic, float(seconds), float(warmup), Path(home)))
+        bootstrap, topic, seconds, warmup, home, *ssh = rest
+        where = (Path(ssh[0]), ssh[1]) if ssh else None
+        asyncio.run(run_app(bootstrap, topic, float(seconds), float(warmup), Path(home), where))
+    elif mode == "create":
+        from tail import _create_topic  # bench/tail.py
+
+        bootstrap, topic, partitions = rest
+        asyncio.run(_create_topic(bootstrap, topic, int(partitions)))
     elif mode == "produce":
         bootstrap, topic, rate, seconds = rest
         asyncio.run(produce(bootstrap, topic, float(rate), float(seconds)))

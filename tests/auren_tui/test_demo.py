@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import signal
 import socket
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,6 +24,7 @@ from auren_tui.screens.webhooks import WebhooksScreen
 from auren_tui.widgets.service_table import ServiceTable
 from tests.auren_tui.kafka_util import BIN
 from tests.auren_tui.server_stack import cell, wait_for
+from tests.auren_tui.tmux import Tmux
 from tests.services.base import wait_until
 from tests.services.docker import DockerEngine
 from tests.services.kafka import ensure_jars
@@ -112,34 +111,17 @@ def _processes_under(root: Path) -> list[str]:
     return found
 
 
-class Terminal:
-    """A private tmux server (``-L``, no user config): the demo runs in exactly the
-    environment given, whatever tmux the machine's user already runs."""
+class Terminal(Tmux):
+    """A private tmux server: the demo runs in exactly the environment given."""
 
     def __init__(self, tmp_path: Path, env: dict[str, str]) -> None:
-        tmux = shutil.which("tmux")
-        assert tmux is not None, "tmux is installed by scripts/system-deps.sh"
-        self.base = [tmux, "-L", f"auren-test-{os.getpid()}-{tmp_path.name}", "-f", os.devnull]
-        self.env = env
+        super().__init__(f"auren-test-{os.getpid()}-{tmp_path.name}", env)
         self.runs = 0
 
-    def start(self, command: str) -> str:
+    def open(self, command: str) -> str:
+        """A new session running ``command``: demo1, demo2, ..."""
         self.runs += 1
-        session = f"demo{self.runs}"
-        subprocess.run([*self.base, "new-session", "-d", "-s", session, "-x", "140", "-y",
-                        "40", command], env=self.env, check=True)  # fmt: skip
-        return session
-
-    def screen(self, session: str) -> str:
-        return subprocess.run([*self.base, "capture-pane", "-p", "-t", session],
-                              capture_output=True, text=True, check=False).stdout  # fmt: skip
-
-    def keys(self, session: str, *keys: str) -> None:
-        subprocess.run([*self.base, "send-keys", "-t", session, *keys], check=True)
-
-    def kill_server(self) -> None:
-        """Close every terminal: the programs in them get SIGHUP."""
-        subprocess.run([*self.base, "kill-server"], check=False, capture_output=True)
+        return self.start(f"demo{self.runs}", command)
 
 
 def _demo_env(tmp_path: Path) -> dict[str, str]:
@@ -158,7 +140,7 @@ def test_quitting_the_demo_leaves_nothing_behind(tmp_path: Path) -> None:
     term = Terminal(tmp_path, _demo_env(tmp_path))
     command = f"{BIN / 'auren-tui'} demo --no-docker; echo EXITED $? > {tmp_path / 'rc'}"
     try:
-        session = term.start(command)
+        session = term.open(command)
         _wait_dashboard(term, session)
         demo_dir = home / "data" / "demo"
         assert _processes_under(demo_dir), "the demo's Kafka and bridge run from its data dir"
@@ -205,20 +187,20 @@ def test_the_demo_starts_again_after_a_hangup_and_after_sigkill(tmp_path: Path) 
     command = f"{BIN / 'auren-tui'} demo --no-docker"
     term = Terminal(tmp_path, _demo_env(tmp_path))
     try:
-        _wait_dashboard(term, term.start(command))
+        _wait_dashboard(term, term.open(command))
         assert _processes_under(demo_dir)
         term.kill_server()  # the terminal is closed under the running demo
         wait_until(lambda: not _processes_under(demo_dir), 30,
                    lambda: f"orphans after SIGHUP: {_processes_under(demo_dir)}")  # fmt: skip
 
-        session = term.start(command)  # the same checkout, the last run's data dir
+        session = term.open(command)  # the same checkout, the last run's data dir
         _wait_dashboard(term, session)
         os.kill(_demo_pid(home), signal.SIGKILL)  # no chance to clean up
         left = _processes_under(demo_dir)
         assert left, "a SIGKILLed demo leaves its Kafka and bridge running"
         term.kill_server()
 
-        session = term.start(command)  # a third start finds them and stops them first
+        session = term.open(command)  # a third start finds them and stops them first
         _wait_dashboard(term, session)
         now = _processes_under(demo_dir)
         old_pids = {line.split()[0] for line in left}

@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
-import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.auren_tui.kafka_util import BIN
+from tests.auren_tui.tmux import Tmux
 from tests.services.base import wait_until
 
 # What each screen shows, on a terminal of 140 x 40.
@@ -36,56 +35,53 @@ DIALOGS = {
 }
 
 
-class Tmux:
+class Terminal(Tmux):
+    """The app on the built-in ``local`` profile in session ``k`` of a private tmux."""
+
     def __init__(self, tmp_path: Path) -> None:
-        tmux = shutil.which("tmux")
-        assert tmux is not None, "tmux is installed by scripts/system-deps.sh"
-        self.base = [tmux, "-L", f"keys-{os.getpid()}-{tmp_path.name}", "-f", os.devnull]
         self.rc = tmp_path / "rc"
-        self.env = {
-            "PATH": "/usr/bin:/bin",
-            "HOME": str(tmp_path),
-            "TERM": "xterm-256color",
-            "AUREN_TUI_HOME": str(tmp_path / "home"),
-            "DOCKER_HOST": f"unix://{tmp_path / 'no-docker.sock'}",
-            # A terminal tells Escape from Alt+key by time: Escape then "2" within
-            # ESCDELAY (100 ms) reads as Alt+2. People are slower than that; these
-            # keys come one tmux call apart (milliseconds), so keep the delay short.
-            "ESCDELAY": "1",
-        }
+        super().__init__(
+            f"keys-{os.getpid()}-{tmp_path.name}",
+            {
+                "PATH": "/usr/bin:/bin",
+                "HOME": str(tmp_path),
+                "TERM": "xterm-256color",
+                "AUREN_TUI_HOME": str(tmp_path / "home"),
+                "DOCKER_HOST": f"unix://{tmp_path / 'no-docker.sock'}",
+                # A terminal tells Escape from Alt+key by time: Escape then "2" within
+                # ESCDELAY (100 ms) reads as Alt+2. People are slower than that; these
+                # keys come one tmux call apart (milliseconds), so keep the delay short.
+                "ESCDELAY": "1",
+            },
+        )
 
-    def start(self) -> None:
+    def open(self) -> None:
         command = f"{BIN / 'auren-tui'} --profile local; echo EXITED $? > {self.rc}"
-        subprocess.run([*self.base, "new-session", "-d", "-s", "k", "-x", "140", "-y", "40",
-                        command], env=self.env, check=True)  # fmt: skip
+        self.start("k", command)
 
-    def screen(self) -> str:
-        return subprocess.run([*self.base, "capture-pane", "-p", "-t", "k"],
-                              capture_output=True, text=True, check=False).stdout  # fmt: skip
+    def shown(self) -> str:
+        return self.screen("k")
 
     def press(self, key: str) -> None:
-        subprocess.run([*self.base, "send-keys", "-t", "k", key], check=True)
+        self.keys("k", key)
 
     def wait(self, shown: Callable[[str], bool], what: str) -> None:
-        wait_until(lambda: shown(self.screen()), 20, lambda: f"{what}:\n{self.screen()}")
-
-    def close(self) -> None:
-        subprocess.run([*self.base, "kill-server"], check=False, capture_output=True)
+        wait_until(lambda: shown(self.shown()), 20, lambda: f"{what}:\n{self.shown()}")
 
 
 @pytest.fixture
-def term(tmp_path: Path) -> Iterator[Tmux]:
-    t = Tmux(tmp_path)
-    t.start()
+def term(tmp_path: Path) -> Iterator[Terminal]:
+    t = Terminal(tmp_path)
+    t.open()
     try:
         t.wait(SCREENS["1"], "the dashboard")
         yield t
     finally:
-        t.close()
+        t.kill_server()
 
 
 @pytest.mark.parametrize("screen", list(SCREENS))
-def test_global_keys_on_each_screen_after_each_dialog(term: Tmux, screen: str) -> None:
+def test_global_keys_on_each_screen_after_each_dialog(term: Terminal, screen: str) -> None:
     for dialog, shown in DIALOGS.items():
         term.press(screen)
         term.wait(SCREENS[screen], f"screen {screen}")
@@ -101,16 +97,16 @@ def test_global_keys_on_each_screen_after_each_dialog(term: Tmux, screen: str) -
             term.wait(SCREENS[key], f"screen {key} from screen {screen} after {dialog}")
         term.press(screen)
         term.wait(SCREENS[screen], f"back on screen {screen}")
-    text = term.screen()
+    text = term.shown()
     # Nothing was typed into a filter box on the way (the header once showed "filter qq1q").
     assert not re.search(r"filter [0-9q?:]", text), text
     assert "not valid JSON" not in text
     term.press("q")
-    wait_until(term.rc.exists, 20, lambda: f"q to quit from screen {screen}:\n{term.screen()}")
+    wait_until(term.rc.exists, 20, lambda: f"q to quit from screen {screen}:\n{term.shown()}")
     assert term.rc.read_text().split() == ["EXITED", "0"]
 
 
-def test_the_body_editor_takes_the_keyboard_only_when_asked(term: Tmux) -> None:
+def test_the_body_editor_takes_the_keyboard_only_when_asked(term: Terminal) -> None:
     term.press("3")
     term.wait(SCREENS["3"], "the webhooks screen")
     term.wait(lambda s: "e edits the body" in s, "the body editor, not focused")
@@ -124,4 +120,4 @@ def test_the_body_editor_takes_the_keyboard_only_when_asked(term: Tmux) -> None:
     term.press("2")
     term.wait(SCREENS["2"], "2 switches screens again after escape")
     term.press("q")
-    wait_until(term.rc.exists, 20, lambda: f"q to quit:\n{term.screen()}")
+    wait_until(term.rc.exists, 20, lambda: f"q to quit:\n{term.shown()}")
