@@ -11,7 +11,7 @@ from textual import on, work
 from textual.app import App
 from textual.binding import Binding, BindingType
 
-from auren_tui import __version__
+from auren_tui import __version__, strip_cycles
 from auren_tui.commands import AurenCommands
 from auren_tui.core.config import UiPrefs
 from auren_tui.core.paths import Locations
@@ -70,6 +70,7 @@ class AurenApp(App[None]):
         first_run: bool = False,
     ) -> None:
         super().__init__()
+        strip_cycles.install()
         self._gc_thresholds: tuple[int, int, int] | None = None  # set by _settle_heap
         self.first_run = first_run
         self.next_action: str | None = None
@@ -132,15 +133,13 @@ class AurenApp(App[None]):
         # Kafka burst sets off walk only what came after (150-250 ms pauses otherwise).
         gc.collect()
         gc.freeze()
-        # Textual's compositor leaves each repaint's Strips as garbage cycles (a strip
-        # caches itself as its own crop); they outlive the young collection that first
-        # sees them and pile up in the middle generation. With the default thresholds,
-        # and with (20_000, 50, 100), one collection then frees 10,000-16,000 objects at
-        # once: 30-55 ms with the GIL held (measured with gc.callbacks on the Tail screen
-        # at 5,000 records/s). Collecting the middle generation every 9,000 allocations
-        # frees them in slices of 2,000-3,000: the longest pause 55 -> 15-19 ms, the
-        # longest UI gap 68 -> 41-43 ms (bench/tail.py). Frozen start-up objects are
-        # never walked again, the ring's old records only by the full collections.
+        # With the compositor's strips no longer cycles (strip_cycles), almost every
+        # object is freed by reference counting and a young collection mostly walks
+        # survivors (the tail's newest records): small and frequent ones keep each
+        # pause short. Measured on the Tail screen (bench/tail.py): at 5,000 records/s
+        # (3_000, 3, 100) gave 145 collections, the longest 16 ms, longest UI gap 34 ms;
+        # (20_000, 50, 100) one collection of 43 ms in 60 s, longest gap 55 ms. At
+        # 20,000/s both keep the longest gap between 50 and 85 ms.
         self._gc_thresholds = gc.get_threshold()
         gc.set_threshold(*GC_THRESHOLDS)
 

@@ -91,12 +91,17 @@ async def run_app(
     home: Path,
     ssh: tuple[Path, str] | None = None,
 ) -> None:
+    import logging
+
     from auren_tui.app import build_app
     from auren_tui.core.config import Profile, local_profile
     from auren_tui.core.paths import Locations
     from auren_tui.core.session import LiveBackend
     from auren_tui.screens.tail import TailScreen
 
+    # The app logs to its log file (launch.py); run_test sets up nothing: without a
+    # handler, paramiko's warnings (the collector's refused probes) reach stderr.
+    logging.getLogger().addHandler(logging.NullHandler())
     host, _, port = bootstrap.rpartition(":")
     overrides: dict[str, dict[str, object]] = {"kafka": {"host": host, "port": int(port)}}
     profile = (
