@@ -105,7 +105,8 @@ class RecordLog(Widget, can_focus=True):
         self._first = 0
         """How many records have left the front of ``records`` since the last reset:
         the cache's keys are positions counted from the first record ever added."""
-        self._rows: dict[int, str] = {}
+        self._rows: dict[tuple[int, int], str] = {}
+        """(position, width) -> the row's text, cut or padded to exactly ``width`` cells."""
 
     # -- content -------------------------------------------------------------------
 
@@ -268,9 +269,9 @@ class RecordLog(Widget, can_focus=True):
 
     def _row_text(self, index: int, width: int) -> str:
         """Record ``index``'s line cut (or padded) to ``width`` cells, from the cache."""
-        key = self._first + index
+        key = (self._first + index, width)  # the width changes when the scroll bar appears
         text = self._rows.get(key)
-        if text is None or len(text) < width:
+        if text is None:
             line = self.line(index)
             if line.isascii():  # one cell per character: cut it as a string
                 text = line[self._x : self._x + width]

@@ -162,3 +162,37 @@ async def test_reset_shows_exactly_the_records_given() -> None:
         assert [log.line(i) for i in range(log.line_count)] == [
             record(n).line() for n in range(100, 103)
         ]
+
+
+async def test_every_row_is_exactly_the_widget_wide_through_every_change_of_width() -> None:
+    # Rows are cached by width: when the scroll bar appears (one column less for
+    # text), on a resize, and after a pan, no row may keep a width it had before.
+    wide = "日本語のテキスト".encode() * 12
+    app = LogApp()
+    async with app.run_test(size=(WIDTH, HEIGHT)) as pilot:
+        log = app.query_one(RecordLog)
+
+        def check(what: str) -> None:
+            width, height = log.size
+            bar = len(log.records) > height
+            for y, strip in enumerate(log.render_line(y) for y in range(height)):
+                assert strip.cell_length == width, what
+                assert cell_len(strip.text) == width, f"{what}: row {y} {strip.text!r}"
+                if bar:
+                    assert strip.text[-1] in "▐│", f"{what}: row {y} has no scroll bar"
+
+        log.add([record(n, wide if n % 2 else None) for n in range(HEIGHT - 1)])
+        await pilot.pause()
+        check("fewer records than rows")
+        log.add([record(n, wide if n % 2 else None) for n in range(HEIGHT - 1, HEIGHT + 2)])
+        await pilot.pause()
+        check("the scroll bar appeared")
+        await pilot.resize_terminal(WIDTH - 7, HEIGHT - 2)
+        await pilot.pause()
+        check("narrower and shorter")
+        log.focus()
+        await pilot.press("right")
+        check("panned")
+        await pilot.resize_terminal(WIDTH + 9, HEIGHT + 20)
+        await pilot.pause()
+        check("taller than the records: no bar")
