@@ -633,19 +633,9 @@ def main(argv: list[str] | None = None) -> int:
     env = {**os.environ, "AUREN_TUI_HOME": str(home)}
     env.update(dict(kv.split("=", 1) for kv in args.tail_env))
     kafka: Kafka | None = None
-    if args.ssh:
-        try:
-            return run_ssh_screens(args, workdir, env)
-        except KeyboardInterrupt:
-            print("\ninterrupted: stopping everything", file=sys.stderr)
-            return 130
-        except (ServiceUnavailable, RuntimeError, subprocess.SubprocessError) as exc:
-            print(f"tail: {exc}", file=sys.stderr)
-            return 1
-        finally:
-            if not args.keep:
-                remove_tree(workdir)
     try:
+        if args.ssh:
+            return run_ssh_screens(args, workdir, env)
         print("starting Kafka ...")
         kafka = Kafka()
         kafka.start()

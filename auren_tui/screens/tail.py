@@ -14,7 +14,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -244,8 +244,7 @@ class TailScreen(Screen[None]):
         self._redraw_token += 1
         if self.matcher is None:
             self._redraw_from = None
-            self.query_one(RecordLog).reset(self.ring)
-            self._show_detail(self.query_one(RecordLog).selected)
+            self._show_ring(self.ring)
             return
         self._redraw_from = self.total
         self._match_ring(self._redraw_token, list(self.ring), self.matcher)
@@ -259,10 +258,16 @@ class TailScreen(Screen[None]):
         if message.token != self._redraw_token or self._redraw_from is None:
             return
         arrived, self._redraw_from = min(self.total - self._redraw_from, len(self.ring)), None
+        self._show_ring(message.records, list(self.ring)[-arrived:] if arrived else [])
+
+    def _show_ring(
+        self, records: Iterable[TailRecord], arrived: list[TailRecord] | None = None
+    ) -> None:
+        """The log shows ``records`` (the ring, filtered), then what ``arrived`` meanwhile."""
         log = self.query_one(RecordLog)
-        log.reset(message.records)
+        log.reset(records)
         if arrived and not self.holding:
-            self._draw(list(self.ring)[-arrived:], 0)
+            self._draw(arrived, 0)
         self._show_detail(log.selected)
         self._show_header()
 

@@ -166,10 +166,6 @@ class RecordLog(Widget, can_focus=True):
             return max(0, len(self.records) - self.size.height)
         return min(self._top, max(0, len(self.records) - self.size.height))
 
-    @property
-    def at_newest(self) -> bool:
-        return self._top is None
-
     # -- keys and mouse ------------------------------------------------------------
 
     def action_cursor(self, step: int) -> None:
