@@ -13,9 +13,9 @@ from textual.binding import Binding, BindingType
 
 from auren_tui import __version__, strip_cycles
 from auren_tui.commands import AurenCommands
+from auren_tui.core.backend.live import Backend
 from auren_tui.core.config import UiPrefs
 from auren_tui.core.paths import Locations
-from auren_tui.core.session import Backend
 from auren_tui.core.webhooks.trace import Traced
 from auren_tui.dialogs.trust_host import TrustHostDialog
 from auren_tui.dialogs.welcome import WelcomeDialog
@@ -155,7 +155,7 @@ class AurenApp(App[None]):
         try:
             self.backend.start()
         except Exception as exc:  # one line for the operator; --debug logs the rest
-            from auren_tui.core.hostkeys import UnknownHostKey
+            from auren_tui.core.transport.hostkeys import UnknownHostKey
 
             if isinstance(exc, UnknownHostKey):
                 self.post_message(HostKeyUnknown(exc))
@@ -238,7 +238,7 @@ class AurenApp(App[None]):
 
     def _tail_traced(self, traced: Traced) -> None:
         """`k` after a trace: the Tail screen at that offset, filtered to that event."""
-        from auren_tui.core.records import Start, parse_filter
+        from auren_tui.core.kafka.records import Start, parse_filter
 
         tail = TailScreen(
             self.backend,

@@ -10,9 +10,9 @@ import sys
 from functools import partial
 from typing import Any
 
+from auren_tui.core.backend.live import LiveBackend
 from auren_tui.core.config import ConfigError, load_config, save_ui
 from auren_tui.core.paths import Locations
-from auren_tui.core.session import LiveBackend
 
 
 def _log_to_file(locations: Locations, debug: bool) -> None:

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 from textual.message import Message
 
+from auren_tui.core.backend.live import ConnInfo
 from auren_tui.core.model import Snapshot
-from auren_tui.core.session import ConnInfo
 
 
 @dataclass(eq=False)

@@ -94,9 +94,9 @@ async def run_app(
     import logging
 
     from auren_tui.app import build_app
+    from auren_tui.core.backend.live import LiveBackend
     from auren_tui.core.config import Profile, local_profile
     from auren_tui.core.paths import Locations
-    from auren_tui.core.session import LiveBackend
     from auren_tui.screens.tail import TailScreen
 
     # The app logs to its log file (launch.py); run_test sets up nothing: without a

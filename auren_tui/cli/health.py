@@ -25,8 +25,8 @@ from auren_tui.cli import (
     run_command,
 )
 from auren_tui.core.catalog import Catalog
-from auren_tui.core.connection import Connection
 from auren_tui.core.model import BridgeFigures, ServiceStatus, Snapshot, sorted_services
+from auren_tui.core.transport.connection import Connection
 
 PROG = "auren-tui health"
 
@@ -131,7 +131,7 @@ class _WithoutDocker:
 
 
 def _one_line(exc: BaseException) -> str:
-    from auren_tui.core.checks import describe_error
+    from auren_tui.core.health.checks import describe_error
 
     if isinstance(exc, OSError):
         return describe_error(exc)
@@ -142,7 +142,7 @@ def _one_line(exc: BaseException) -> str:
 def open_profile(name: str | None, ctx: Context) -> tuple[Connection, Catalog]:
     """The connection and catalog of profile ``name`` (ConfigError for config problems)."""
     from auren_tui.core.config import load_config
-    from auren_tui.core.connection import LocalConnection
+    from auren_tui.core.transport.connection import LocalConnection
 
     config = load_config(ctx.locations)
     profile = config.profile(name or config.ui.default_profile or "local")
@@ -150,7 +150,7 @@ def open_profile(name: str | None, ctx: Context) -> tuple[Connection, Catalog]:
     if profile.is_local:
         return LocalConnection(docker_host=profile.docker_host), catalog
     try:
-        from auren_tui.core.session import open_connection
+        from auren_tui.core.backend.live import open_connection
     except ImportError:
         raise UsageError(
             f"profile {profile.name!r}: remote profiles are not available in this build"
@@ -227,7 +227,7 @@ def format_table(snapshot: Snapshot) -> str:
 
 def snapshot_json(snapshot: Snapshot) -> str:
     """The recording format (``recording.snapshot_to_dict``) plus ``healthy``, indented."""
-    from auren_tui.core.recording import snapshot_to_dict
+    from auren_tui.core.health.recording import snapshot_to_dict
 
     return json.dumps({"healthy": snapshot.healthy, **snapshot_to_dict(snapshot)}, indent=2)
 
@@ -238,8 +238,8 @@ def snapshot_json(snapshot: Snapshot) -> str:
 def handle(args: argparse.Namespace, ctx: Context) -> int:
     """The ``health`` handler: raises UsageError/CliError, returns the exit status."""
     # Imported here: httpx alone costs ~0.6 s, which other commands need not pay.
-    from auren_tui.core.checks import DEFAULT_TIMEOUT
-    from auren_tui.core.collector import Collector
+    from auren_tui.core.health.checks import DEFAULT_TIMEOUT
+    from auren_tui.core.health.collector import Collector
 
     timeout = DEFAULT_TIMEOUT if args.timeout is None else args.timeout
     if not timeout > 0:

@@ -17,7 +17,7 @@ from auren_tui.core.config import (
     load_config,
     save_config,
 )
-from auren_tui.core.sshconfig import SshConfigError, parse_jump
+from auren_tui.core.transport.sshconfig import SshConfigError, parse_jump
 
 if TYPE_CHECKING:
     from pydantic import SecretStr
@@ -184,7 +184,7 @@ def cmd_add(args: argparse.Namespace, ctx: Context) -> int:
     save_config(ctx.locations, config.with_profile(profile))
     ro = ", read-only" if profile.read_only else ""
     ctx.say(f"added profile {name}: {profile.target}, auth {auth}{ro}")
-    from auren_tui.core.sshroute import RouteError, resolve_route  # lazy: loads paramiko
+    from auren_tui.core.transport.sshroute import RouteError, resolve_route  # lazy: loads paramiko
 
     try:
         route = resolve_route(profile, ctx.locations.ssh_config)
@@ -260,7 +260,11 @@ def cmd_show(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def _show_route(p: Profile, ctx: Context) -> None:
-    from auren_tui.core.sshroute import RouteError, describe, resolve_route  # lazy: paramiko
+    from auren_tui.core.transport.sshroute import (  # lazy: paramiko
+        RouteError,
+        describe,
+        resolve_route,
+    )
 
     try:
         route = resolve_route(p, ctx.locations.ssh_config)
@@ -327,7 +331,7 @@ def cmd_trust(args: argparse.Namespace, ctx: Context) -> int:
     if profile.is_local:
         raise UsageError("'local' reaches this machine without SSH: there is no host key to trust")
     # Lazy: paramiko loads for this command only.
-    from auren_tui.core.hostkeys import trust_host
+    from auren_tui.core.transport.hostkeys import trust_host
 
     def secret(name: str) -> SecretStr | None:
         return ctx.secrets().get(profile.name, name)

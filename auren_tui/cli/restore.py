@@ -27,9 +27,9 @@ from auren_tui.cli import common_options as _common
 if TYPE_CHECKING:
     from auren_tui.core.catalog import Catalog
     from auren_tui.core.config import Profile
-    from auren_tui.core.connection import Connection
     from auren_tui.core.restore.spec import RunSpec
     from auren_tui.core.restore.store import SpecStore
+    from auren_tui.core.transport.connection import Connection
 
 T = TypeVar("T")
 
@@ -92,7 +92,7 @@ class Target:
     def __init__(self, args: argparse.Namespace, ctx: Context) -> None:
         from auren_tui.cli.health import open_profile
         from auren_tui.core.config import load_config
-        from auren_tui.core.restore.session import DockerTarget
+        from auren_tui.core.restore.target import DockerTarget
 
         config = load_config(ctx.locations)
         self.profile: Profile = config.profile(args.profile or config.ui.default_profile or "local")
@@ -126,8 +126,8 @@ class Target:
 
 def _cli_errors(fn: Callable[..., T], *args: Any) -> T:
     """Core errors as the CLI reports them (usage: exit 2, else exit 1)."""
-    from auren_tui.core.restore.session import NoDocker, UnknownService
     from auren_tui.core.restore.spec import SpecError
+    from auren_tui.core.restore.target import NoDocker, UnknownService
 
     try:
         return fn(*args)
@@ -139,7 +139,7 @@ def _cli_errors(fn: Callable[..., T], *args: Any) -> T:
 
 def _health(container: dict[str, Any]) -> str:
     """``healthy``, ``running``, ``restarting``, … plus the restart count when not 0."""
-    from auren_tui.core.restore.session import health_word
+    from auren_tui.core.restore.target import health_word
 
     word = health_word(container)
     restarts = int(container.get("RestartCount") or 0)

@@ -28,14 +28,14 @@ from auren_tui.cli import (
     UsageError,
     common_options,
 )
-from auren_tui.core.line_writer import PIPE_CLOSED, LineWriter
-from auren_tui.core.records import RecordError, parse_filter, parse_start
+from auren_tui.core.kafka.line_writer import PIPE_CLOSED, LineWriter
+from auren_tui.core.kafka.records import RecordError, parse_filter, parse_start
 
 if TYPE_CHECKING:
     from auren_tui.core.catalog import Catalog
-    from auren_tui.core.connection import Connection
-    from auren_tui.core.kafka import TailRequest
-    from auren_tui.core.records import Matcher
+    from auren_tui.core.kafka.consumer import TailRequest
+    from auren_tui.core.kafka.records import Matcher
+    from auren_tui.core.transport.connection import Connection
 
 RECOVERED = "broker reachable again"
 
@@ -130,7 +130,7 @@ def _open(args: argparse.Namespace, ctx: Context) -> tuple[Connection, str]:
 
 
 def handle_topics(args: argparse.Namespace, ctx: Context) -> int:
-    from auren_tui.core.kafka import KafkaError, list_topics, run_tunnelled
+    from auren_tui.core.kafka.consumer import KafkaError, list_topics, run_tunnelled
 
     connection, bootstrap = _open(args, ctx)
     try:
@@ -165,7 +165,7 @@ def handle_topics(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def handle_tail(args: argparse.Namespace, ctx: Context) -> int:
-    from auren_tui.core.kafka import KafkaError, TailRequest, run_tunnelled
+    from auren_tui.core.kafka.consumer import KafkaError, TailRequest, run_tunnelled
 
     try:
         start = parse_start(args.start)
@@ -217,7 +217,7 @@ def handle_tail(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def _writer(args: argparse.Namespace, match: Matcher | None, ctx: Context) -> LineWriter | None:
-    """The second process writing ``--json`` lines (core/line_writer.py), when the lines
+    """The second process writing ``--json`` lines (core/kafka/line_writer.py), when the lines
     go to this process's own stdout and need no filter (a filter is matched here)."""
     if not args.json or match is not None or ctx.out is not sys.stdout:
         return None
@@ -229,7 +229,7 @@ def _writer(args: argparse.Namespace, match: Matcher | None, ctx: Context) -> Li
             return None
     except (AttributeError, OSError, ValueError):
         return None
-    from auren_tui.core.records import json_lines
+    from auren_tui.core.kafka.records import json_lines
 
     return LineWriter(json_lines)
 
@@ -241,8 +241,8 @@ async def _print(
     ctx: Context,
     writer: LineWriter | None = None,
 ) -> None:
-    from auren_tui.core.kafka import Tail, TailStatus, tail_records
-    from auren_tui.core.records import json_lines
+    from auren_tui.core.kafka.consumer import Tail, TailStatus, tail_records
+    from auren_tui.core.kafka.records import json_lines
 
     left = args.count
     out = ctx.out

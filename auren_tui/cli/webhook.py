@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from pydantic import SecretStr
 
     from auren_tui.core.catalog import Catalog
-    from auren_tui.core.connection import Connection
+    from auren_tui.core.transport.connection import Connection
 
 
 def register(commands: Commands) -> None:
@@ -112,8 +112,8 @@ def _target(parser: argparse.ArgumentParser) -> None:
 
 
 def secret_for(ctx: Context, profile: str, provider: Provider) -> SecretStr:
-    from auren_tui.core.webhook_backend import SecretMissing
-    from auren_tui.core.webhook_backend import secret_for as lookup
+    from auren_tui.core.backend.webhooks import SecretMissing
+    from auren_tui.core.backend.webhooks import secret_for as lookup
 
     try:
         return lookup(profile, provider, ctx.secrets)
@@ -190,7 +190,7 @@ def _body(args: argparse.Namespace, ctx: Context, provider: Provider) -> tuple[b
 
 def handle_send(args: argparse.Namespace, ctx: Context) -> int:
     from auren_tui.cli.tail import bootstrap_for
-    from auren_tui.core.kafka import KafkaError, run_tunnelled
+    from auren_tui.core.kafka.consumer import KafkaError, run_tunnelled
     from auren_tui.core.webhooks import saved
     from auren_tui.core.webhooks.client import Sender
 
@@ -300,7 +300,7 @@ def _report_send(
 
 
 def handle_check(args: argparse.Namespace, ctx: Context) -> int:
-    from auren_tui.core.kafka import run_tunnelled
+    from auren_tui.core.kafka.consumer import run_tunnelled
     from auren_tui.core.webhooks.client import Sender, run_suite
     from auren_tui.core.webhooks.templates import render
 
@@ -349,7 +349,7 @@ def handle_check(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def handle_load(args: argparse.Namespace, ctx: Context) -> int:
-    from auren_tui.core.kafka import local_end, run_tunnelled
+    from auren_tui.core.kafka.consumer import local_end, run_tunnelled
     from auren_tui.core.webhooks.load import LoadSpec, LoadStats, run_load
     from auren_tui.core.webhooks.templates import render
 

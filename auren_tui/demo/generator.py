@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from auren_tui.core.connection import LocalConnection
+from auren_tui.core.transport.connection import LocalConnection
 from auren_tui.core.webhooks.client import Sender, WebhookRequest, build
 from auren_tui.core.webhooks.signing import PROVIDERS
 from auren_tui.core.webhooks.templates import TEMPLATES, render

@@ -19,10 +19,10 @@ from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
-from auren_tui.core.docker_backend import Containers
+from auren_tui.core.backend.containers import Containers
 from auren_tui.core.format import one_line
 from auren_tui.core.restore.engine import STEPS, LockHeld, Outcome
-from auren_tui.core.restore.session import Plan
+from auren_tui.core.restore.target import Plan
 
 MARK = {"running": ("…", "yellow"), "done": ("✓", "green"), "failed": ("✗", "bold red")}
 MARK_SKIPPED = ("-", "dim")

@@ -14,9 +14,9 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, SelectionList, Static
 from textual.worker import Worker, WorkerState
 
-from auren_tui.core.kafka import TopicInfo
-from auren_tui.core.records import RecordError, Start, parse_start
-from auren_tui.core.session import Backend
+from auren_tui.core.backend.live import Backend
+from auren_tui.core.kafka.consumer import TopicInfo
+from auren_tui.core.kafka.records import RecordError, Start, parse_start
 
 Choice = tuple[list[str], Start]
 

@@ -24,10 +24,10 @@ from textual.screen import ModalScreen, Screen
 from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Header, Input, Log, Static
 
-from auren_tui.core.containers import Action, ContainerRow, LineBuffer, OnEnd, OnLines, Stats
-from auren_tui.core.docker_backend import Containers
+from auren_tui.core.backend.containers import Containers
+from auren_tui.core.backend.live import Backend
+from auren_tui.core.docker.containers import Action, ContainerRow, LineBuffer, OnEnd, OnLines, Stats
 from auren_tui.core.format import one_line, size
-from auren_tui.core.session import Backend
 from auren_tui.dialogs.break_lock import BreakLockDialog
 from auren_tui.dialogs.confirm import ConfirmDialog
 from auren_tui.dialogs.restore import RestoreDialog
@@ -134,7 +134,7 @@ class ContainersScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="containers-list", exit_on_error=False)
     def _list(self) -> None:
-        from auren_tui.core.restore.session import NoDocker
+        from auren_tui.core.restore.target import NoDocker
 
         try:
             self.post_message(Listed(self.containers.list()))

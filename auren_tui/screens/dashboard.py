@@ -15,8 +15,8 @@ from textual.timer import Timer
 from textual.widgets import Footer, Header, Input, Static
 from textual.worker import Worker, WorkerState
 
+from auren_tui.core.backend.live import Backend
 from auren_tui.core.model import Snapshot
-from auren_tui.core.session import Backend
 from auren_tui.messages import Polled, PollFailed
 from auren_tui.widgets.bridge_panel import BridgePanel
 from auren_tui.widgets.service_table import ServiceTable

@@ -30,9 +30,9 @@ from textual.widgets import (
 )
 from textual.worker import Worker, WorkerState
 
+from auren_tui.core.backend.live import Backend
+from auren_tui.core.backend.webhooks import SecretMissing, Sent
 from auren_tui.core.paths import Locations
-from auren_tui.core.session import Backend
-from auren_tui.core.webhook_backend import SecretMissing, Sent
 from auren_tui.core.webhooks.client import (
     CheckResult,
     NegativeKind,

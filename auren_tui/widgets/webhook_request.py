@@ -12,7 +12,7 @@ from pydantic import SecretStr
 from rich.text import Text
 from textual.widgets import Static
 
-from auren_tui.core.webhook_backend import Sent
+from auren_tui.core.backend.webhooks import Sent
 from auren_tui.core.webhooks.client import (
     PRESETS,
     NegativeKind,

@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from auren_tui.core.catalog import Catalog, ServiceSpec
-from auren_tui.core.checks import (
+from auren_tui.core.health.checks import (
     check_http,
     check_kafka,
     check_postgres,
@@ -26,7 +26,7 @@ from auren_tui.core.checks import (
     kafka_api_versions_request,
     parse_api_versions_v0,
 )
-from auren_tui.core.collector import (
+from auren_tui.core.health.collector import (
     Collector,
     cpu_percent,
     flatten_components,
@@ -37,8 +37,8 @@ from auren_tui.core.collector import (
     row_health,
     sorted_services,
 )
-from auren_tui.core.connection import LocalConnection
 from auren_tui.core.model import CheckResult, ContainerInfo, ServiceStatus, Snapshot
+from auren_tui.core.transport.connection import LocalConnection
 from tests.bridge_service.conftest import secret_env
 from tests.bridge_service.process import BridgeProcess
 from tests.bridge_service.signing import event_body, sign

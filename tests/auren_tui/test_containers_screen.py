@@ -15,8 +15,10 @@ import pytest
 from textual.widgets import Button, Input, Log, Static
 
 from auren_tui.app import AurenApp, build_app
+from auren_tui.core.backend.containers import LiveContainers, ReplayContainers
+from auren_tui.core.backend.live import LiveBackend, ReplayBackend
 from auren_tui.core.config import UiPrefs, local_profile
-from auren_tui.core.containers import (
+from auren_tui.core.docker.containers import (
     ContainerRow,
     LineBuffer,
     LogFollow,
@@ -24,10 +26,8 @@ from auren_tui.core.containers import (
     parse_stats,
     row_of,
 )
-from auren_tui.core.docker_backend import LiveContainers, ReplayContainers
 from auren_tui.core.paths import Locations
 from auren_tui.core.restore.engine import LOCK_SUFFIX
-from auren_tui.core.session import LiveBackend, ReplayBackend
 from auren_tui.dialogs.break_lock import BreakLockDialog
 from auren_tui.dialogs.confirm import ConfirmDialog
 from auren_tui.dialogs.restore import RestoreDialog

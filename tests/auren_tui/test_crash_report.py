@@ -15,8 +15,8 @@ from pydantic import SecretStr
 from textual.app import App
 
 from auren_tui.app import AurenApp, build_app
+from auren_tui.core.backend.live import ReplayBackend
 from auren_tui.core.config import UiPrefs
-from auren_tui.core.session import ReplayBackend
 from tests.auren_tui.data import NOW, stack
 
 CANARY = f"canary-crash-{uuid.uuid4().hex}"

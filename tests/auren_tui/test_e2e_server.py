@@ -19,9 +19,9 @@ import pytest
 from pydantic import SecretStr
 
 from auren_tui.app import AurenApp, build_app
+from auren_tui.core.backend.live import LiveBackend
 from auren_tui.core.config import UiPrefs
 from auren_tui.core.secrets import SSH_PASSWORD, SecretStore
-from auren_tui.core.session import LiveBackend
 from auren_tui.dialogs.trust_host import TrustHostDialog
 from auren_tui.widgets.service_table import ServiceTable
 from auren_tui.widgets.status_bar import StatusBar

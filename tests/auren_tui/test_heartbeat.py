@@ -35,11 +35,11 @@ from pathlib import Path
 import pytest
 
 from auren_tui.app import build_app
+from auren_tui.core.backend.live import LiveBackend
 from auren_tui.core.catalog import Catalog, ServiceSpec
 from auren_tui.core.config import Profile, UiPrefs
 from auren_tui.core.paths import Locations
-from auren_tui.core.session import LiveBackend
-from auren_tui.core.ssh import SshConnection
+from auren_tui.core.transport.ssh import SshConnection
 from auren_tui.widgets.status_bar import StatusBar
 from tests.auren_tui.server_stack import locations, status_line, wait_for
 from tests.bridge_service.conftest import secret_env

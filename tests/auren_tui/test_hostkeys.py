@@ -12,7 +12,8 @@ import paramiko
 import pytest
 
 from auren_tui.core.config import Profile
-from auren_tui.core.hostkeys import (
+from auren_tui.core.paths import Locations
+from auren_tui.core.transport.hostkeys import (
     HostKeyChanged,
     KnownHostsUnreadable,
     UnknownHostKey,
@@ -24,7 +25,6 @@ from auren_tui.core.hostkeys import (
     trust,
     trust_host,
 )
-from auren_tui.core.paths import Locations
 from tests.services.base import free_port, wait_until
 from tests.services.sshd import Sshd
 

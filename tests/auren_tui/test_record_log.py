@@ -7,7 +7,7 @@ from textual import events
 from textual.app import App, ComposeResult
 from textual.pilot import Pilot
 
-from auren_tui.core.records import TailRecord
+from auren_tui.core.kafka.records import TailRecord
 from auren_tui.widgets.record_log import RecordLog
 
 WIDTH, HEIGHT = 60, 10

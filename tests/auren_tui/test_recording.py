@@ -10,8 +10,14 @@ from pathlib import Path
 import pytest
 
 from auren_tui.core.catalog import Catalog, ServiceSpec
-from auren_tui.core.collector import Collector
-from auren_tui.core.connection import LocalConnection
+from auren_tui.core.health.collector import Collector
+from auren_tui.core.health.recording import (
+    Recorder,
+    RecordingError,
+    Replayer,
+    snapshot_from_json,
+    snapshot_to_json,
+)
 from auren_tui.core.model import (
     BridgeFigures,
     CheckResult,
@@ -19,13 +25,7 @@ from auren_tui.core.model import (
     ServiceStatus,
     Snapshot,
 )
-from auren_tui.core.recording import (
-    Recorder,
-    RecordingError,
-    Replayer,
-    snapshot_from_json,
-    snapshot_to_json,
-)
+from auren_tui.core.transport.connection import LocalConnection
 from tests.bridge_service.process import BridgeProcess
 from tests.services.base import free_port
 from tests.services.postgres import Postgres

@@ -22,8 +22,8 @@ from auren_tui.core.restore.engine import (
     RecoveryNeeded,
     Restorer,
 )
-from auren_tui.core.restore.session import docker_client
 from auren_tui.core.restore.spec import capture
+from auren_tui.core.restore.target import docker_client
 from tests.services.docker import DockerEngine, wait_container_health
 from tests.services.docker_faults import DockerFaultProxy
 

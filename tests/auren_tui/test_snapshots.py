@@ -11,8 +11,8 @@ from typing import Any
 from textual.pilot import Pilot
 
 from auren_tui.app import build_app
+from auren_tui.core.backend.live import ReplayBackend
 from auren_tui.core.config import UiPrefs
-from auren_tui.core.session import ReplayBackend
 from auren_tui.dialogs.trust_host import TrustHostDialog
 from auren_tui.screens.tail import TailScreen
 from auren_tui.screens.webhooks import WebhooksScreen

@@ -19,9 +19,14 @@ import pytest
 from pydantic import SecretStr
 
 from auren_tui.core.config import Profile
-from auren_tui.core.connection import Connection
-from auren_tui.core.hostkeys import HostKeyChanged, KnownHostsUnreadable, UnknownHostKey, trust
-from auren_tui.core.ssh import (
+from auren_tui.core.transport.connection import Connection
+from auren_tui.core.transport.hostkeys import (
+    HostKeyChanged,
+    KnownHostsUnreadable,
+    UnknownHostKey,
+    trust,
+)
+from auren_tui.core.transport.ssh import (
     AuthFailed,
     ConnectFailed,
     DockerAccessDenied,

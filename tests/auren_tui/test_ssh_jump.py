@@ -34,11 +34,11 @@ from aiokafka.errors import TopicAlreadyExistsError
 from pydantic import SecretStr
 
 from auren_tui.app import AurenApp, build_app
+from auren_tui.core.backend.live import LiveBackend
 from auren_tui.core.config import AppConfig, Profile, UiPrefs, save_config
-from auren_tui.core.hostkeys import HostKeyChanged
-from auren_tui.core.kafka import TunnelLoop
-from auren_tui.core.session import LiveBackend
-from auren_tui.core.ssh import (
+from auren_tui.core.kafka.consumer import TunnelLoop
+from auren_tui.core.transport.hostkeys import HostKeyChanged
+from auren_tui.core.transport.ssh import (
     AuthFailed,
     ConnectFailed,
     DockerAccessDenied,

@@ -1,4 +1,4 @@
-"""SSH config resolution (core/sshconfig.py), checked against the real OpenSSH client.
+"""SSH config resolution (core/transport/sshconfig.py), checked against the real OpenSSH client.
 
 OpenSSH is the reference: most tests write a config into a temp dir, resolve an
 alias with ``resolve()`` and compare every field with what ``ssh -G -F FILE
@@ -39,8 +39,8 @@ from pathlib import Path
 
 import pytest
 
-from auren_tui.core import sshconfig
-from auren_tui.core.sshconfig import (
+from auren_tui.core.transport import sshconfig
+from auren_tui.core.transport.sshconfig import (
     OPENSSH_DEFAULT,
     HostConfig,
     SshConfigError,

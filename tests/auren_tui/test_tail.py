@@ -13,8 +13,7 @@ from typing import Any
 
 import pytest
 
-from auren_tui.core.connection import LocalConnection
-from auren_tui.core.kafka import (
+from auren_tui.core.kafka.consumer import (
     KafkaError,
     Tail,
     TailRequest,
@@ -23,13 +22,14 @@ from auren_tui.core.kafka import (
     TunnelLoop,
     list_topics,
 )
-from auren_tui.core.records import (
+from auren_tui.core.kafka.records import (
     RecordError,
     Start,
     TailRecord,
     parse_filter,
     parse_start,
 )
+from auren_tui.core.transport.connection import LocalConnection
 from tests.auren_tui.kafka_util import (
     committed_groups,
     create_topic,

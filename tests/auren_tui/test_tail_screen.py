@@ -15,12 +15,12 @@ import pytest
 from textual.widgets import Input, SelectionList
 
 from auren_tui.app import AurenApp, build_app
+from auren_tui.core.backend.live import LiveBackend, ReplayBackend
+from auren_tui.core.backend.tail_buffer import TailBuffer
 from auren_tui.core.config import local_profile
-from auren_tui.core.kafka import TailStatus
+from auren_tui.core.kafka.consumer import TailStatus
+from auren_tui.core.kafka.records import Start, TailRecord
 from auren_tui.core.paths import Locations
-from auren_tui.core.records import Start, TailRecord
-from auren_tui.core.session import LiveBackend, ReplayBackend
-from auren_tui.core.tail_buffer import TailBuffer
 from auren_tui.dialogs.topic_picker import TopicPicker
 from auren_tui.screens.dashboard import DashboardScreen
 from auren_tui.screens.tail import TailScreen

@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 
+from auren_tui.core.backend.live import open_connection
 from auren_tui.core.config import Profile
-from auren_tui.core.connection import Connection
-from auren_tui.core.kafka import (
+from auren_tui.core.kafka.consumer import (
     Tail,
     TailRequest,
     TailStatus,
@@ -27,8 +27,8 @@ from auren_tui.core.kafka import (
     TunnelLoop,
     list_topics,
 )
-from auren_tui.core.records import Start, TailRecord
-from auren_tui.core.session import open_connection
+from auren_tui.core.kafka.records import Start, TailRecord
+from auren_tui.core.transport.connection import Connection
 from tests.auren_tui.kafka_util import (
     committed_groups,
     create_topic,

@@ -1,5 +1,5 @@
 """``auren-tui tail --json`` writes its lines from a second process
-(core/line_writer.py): every way the command can end must still leave every
+(core/kafka/line_writer.py): every way the command can end must still leave every
 line read written once, in order per partition, and no process behind.
 
 Walked here with the real script on the harness Kafka: reaching the end, a
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from auren_tui.core.records import TailRecord
+from auren_tui.core.kafka.records import TailRecord
 from tests.auren_tui.kafka_util import BIN, cli_env, create_topic, delete_topic, produce, topic_name
 from tests.services.base import wait_until
 from tests.services.kafka import Kafka

@@ -19,9 +19,9 @@ import pytest
 from textual.widgets import Input, Select, Static, TextArea
 
 from auren_tui.app import AurenApp, build_app
+from auren_tui.core.backend.live import LiveBackend, ReplayBackend
 from auren_tui.core.config import local_profile
 from auren_tui.core.paths import Locations
-from auren_tui.core.session import LiveBackend, ReplayBackend
 from auren_tui.core.webhooks import saved
 from auren_tui.core.webhooks.client import PRESETS, WebhookRequest
 from auren_tui.core.webhooks.signing import PROVIDERS, Provider

@@ -11,9 +11,9 @@ import threading
 from collections.abc import Callable
 from functools import partial
 
-from auren_tui.core.kafka import TailStatus
-from auren_tui.core.records import TailRecord
-from auren_tui.core.session import TailHandle
+from auren_tui.core.backend.live import TailHandle
+from auren_tui.core.kafka.consumer import TailStatus
+from auren_tui.core.kafka.records import TailRecord
 
 
 class TailBuffer:

@@ -1,7 +1,7 @@
 """Host keys: OpenSSH ``known_hosts`` files, checked before anything is sent.
 
 A server's key is checked right after the key exchange and before any
-authentication (core/ssh.py), so an unverified host never sees a user name,
+authentication (core/transport/ssh.py), so an unverified host never sees a user name,
 a key signature or a password. Nothing here ever adds a key on its own:
 ``trust()`` is called only after an operator has seen the fingerprint (the
 TUI's dialog or ``auren-tui profile trust NAME``).
@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 
     from auren_tui.core.config import Profile
     from auren_tui.core.paths import Locations
-    from auren_tui.core.sshroute import Route
+    from auren_tui.core.transport.sshroute import Route
 
 DEFAULT_PORT = 22
 
@@ -371,7 +371,7 @@ def trust_host(
     password); a server's key is then recorded before its own login, which
     may fail without undoing it.
     """
-    from auren_tui.core.sshroute import RouteError, resolve_route
+    from auren_tui.core.transport.sshroute import RouteError, resolve_route
 
     try:
         route = resolve_route(profile, locations.ssh_config)
@@ -440,7 +440,7 @@ def _trust_route(
     secrets: Callable[[str], SecretStr | None] | None,
 ) -> int:
     """Log in hop by hop; each unknown key on the way is shown and (if accepted) trusted."""
-    from auren_tui.core.ssh import AuthFailed, SshConnection, SshError
+    from auren_tui.core.transport.ssh import AuthFailed, SshConnection, SshError
 
     trusted = 0
     for _ in range(len(route.hops) + 1):

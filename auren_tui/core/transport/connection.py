@@ -1,6 +1,6 @@
 """How the rest of the code reaches a server's services: the Connection protocol.
 
-``SshConnection`` (core/ssh.py) reaches them through one SSH connection;
+``SshConnection`` (core/transport/ssh.py) reaches them through one SSH connection;
 ``LocalConnection`` reaches services on this machine directly (the built-in
 ``local`` profile and the demo). Both are blocking objects: call them from
 worker threads, never from the UI event loop.

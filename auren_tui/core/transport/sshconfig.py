@@ -34,7 +34,7 @@ from types import MappingProxyType
 from typing import Any, Generic, TypeVar
 
 from auren_tui.core.format import display_path
-from auren_tui.core.sshconfig_syntax import (
+from auren_tui.core.transport.sshconfig_syntax import (
     INT_MAX,
     SshConfigError,
     canonical_host,

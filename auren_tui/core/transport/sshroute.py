@@ -2,7 +2,7 @@
 
 A profile names a server (``host``) or a Host alias of the SSH config
 (``ssh_host``); either way the SSH config applies to it, as it does for
-``ssh`` and for docker's ``ssh://`` (core/sshconfig.py resolves it). What
+``ssh`` and for docker's ``ssh://`` (core/transport/sshconfig.py resolves it). What
 the profile writes wins over the file. The route is the jump hosts in order
 (``jump`` in the profile, else the config's ProxyJump; a jump host's own
 ProxyJump is followed too) and then the server.
@@ -31,8 +31,8 @@ from pathlib import Path
 
 from auren_tui.core.config import AuthKind, Profile
 from auren_tui.core.format import display_path
-from auren_tui.core.hostkeys import host_label
-from auren_tui.core.sshconfig import (
+from auren_tui.core.transport.hostkeys import host_label
+from auren_tui.core.transport.sshconfig import (
     OPENSSH_DEFAULT,
     HostConfig,
     SshConfigError,

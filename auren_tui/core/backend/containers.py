@@ -12,8 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from auren_tui.core.catalog import Catalog
-from auren_tui.core.connection import Connection
-from auren_tui.core.containers import (
+from auren_tui.core.docker.containers import (
     Action,
     ContainerRow,
     Follow,
@@ -29,9 +28,10 @@ from auren_tui.core.containers import (
 from auren_tui.core.format import one_line
 from auren_tui.core.paths import Locations
 from auren_tui.core.restore.engine import Outcome, RestoreError, StepCallback
-from auren_tui.core.restore.session import DockerTarget, NoDocker, Plan, no_docker_help
 from auren_tui.core.restore.spec import SpecError
+from auren_tui.core.restore.target import DockerTarget, NoDocker, Plan, no_docker_help
 from auren_tui.core.secrets import SecretStore
+from auren_tui.core.transport.connection import Connection
 
 
 class Containers(Protocol):

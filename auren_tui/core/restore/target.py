@@ -15,7 +15,6 @@ from typing import Any
 from pydantic import SecretStr
 
 from auren_tui.core.catalog import Catalog
-from auren_tui.core.connection import Connection, DockerAccessDenied
 from auren_tui.core.paths import Locations
 from auren_tui.core.restore.engine import (
     AuditLog,
@@ -27,6 +26,7 @@ from auren_tui.core.restore.engine import (
 from auren_tui.core.restore.spec import Change, RunSpec, SecretRef, SpecError, capture, diff
 from auren_tui.core.restore.store import SpecStore
 from auren_tui.core.secrets import SecretStore
+from auren_tui.core.transport.connection import Connection, DockerAccessDenied
 
 
 class NoDocker(Exception):

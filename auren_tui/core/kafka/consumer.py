@@ -23,8 +23,8 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from auren_tui.core.connection import Connection
-from auren_tui.core.records import Start, TailRecord
+from auren_tui.core.kafka.records import Start, TailRecord
+from auren_tui.core.transport.connection import Connection
 
 log = logging.getLogger(__name__)
 

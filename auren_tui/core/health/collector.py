@@ -22,8 +22,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import httpx
 
 from auren_tui.core.catalog import Catalog, ServiceSpec
-from auren_tui.core.checks import DEFAULT_TIMEOUT, describe_error, http_client, run_check
-from auren_tui.core.connection import Connection
+from auren_tui.core.health.checks import DEFAULT_TIMEOUT, describe_error, http_client, run_check
 from auren_tui.core.model import (
     BridgeFigures,
     CheckResult,
@@ -33,6 +32,7 @@ from auren_tui.core.model import (
     Snapshot,
     sorted_services,
 )
+from auren_tui.core.transport.connection import Connection
 
 if TYPE_CHECKING:
     import docker
@@ -207,7 +207,7 @@ class Collector:
     # ---- docker -------------------------------------------------------------------------
     def _docker_client(self, url: str) -> docker.DockerClient:
         if self._docker is None or self._docker_url != url:
-            from auren_tui.core.restore.session import docker_client
+            from auren_tui.core.restore.target import docker_client
 
             self._drop_docker()
             # The SDK wants whole seconds; version "auto" costs one /version call, once.

@@ -1,7 +1,7 @@
 """Kafka records as the tail shows them: start positions, rendering, filters.
 
 Plain data and pure functions; the consumer that produces ``TailRecord``s is
-``core/kafka.py``. No Textual, no network.
+``core/kafka/consumer.py``. No Textual, no network.
 """
 
 from __future__ import annotations
@@ -406,7 +406,7 @@ def json_lines(rows: Iterable[Sequence[Any]]) -> list[str]:
 
     A row is a record's fields in ``json_line_of``'s order (``topic,
     partition, offset, timestamp_ms, key, value, headers``), as a tuple or a
-    list (what crosses the pipe to the line writer, core/line_writer.py).
+    list (what crosses the pipe to the line writer, core/kafka/line_writer.py).
     The usual record (a one-line UTF-8 JSON value, a printable key, printable
     header values under distinct names) is written inline with every lookup
     local; anything else goes through ``json_line_of``, so the lines are the

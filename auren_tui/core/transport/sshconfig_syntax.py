@@ -2,7 +2,7 @@
 host patterns and names, ``~`` and %-tokens, as readconf.c and misc.c read them.
 
 Pure text in, values out: nothing here opens a file, resolves a name or runs a
-command. core/sshconfig.py applies the lines; this module reads each word.
+command. core/transport/sshconfig.py applies the lines; this module reads each word.
 """
 
 from __future__ import annotations

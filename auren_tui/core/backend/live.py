@@ -15,15 +15,15 @@ from typing import Protocol
 
 from pydantic import SecretStr
 
+from auren_tui.core.backend.containers import Containers, LiveContainers, ReplayContainers
+from auren_tui.core.backend.webhooks import OnProgress, OnResponse, Sent
 from auren_tui.core.catalog import Catalog
 from auren_tui.core.config import Profile
-from auren_tui.core.connection import Connection, LocalConnection
-from auren_tui.core.docker_backend import Containers, LiveContainers, ReplayContainers
-from auren_tui.core.kafka import KafkaError, TailStatus, TopicInfo
+from auren_tui.core.kafka.consumer import KafkaError, TailStatus, TopicInfo
+from auren_tui.core.kafka.records import Start, TailRecord
 from auren_tui.core.model import ConnState, Snapshot
 from auren_tui.core.paths import Locations
-from auren_tui.core.records import Start, TailRecord
-from auren_tui.core.webhook_backend import OnProgress, OnResponse, Sent
+from auren_tui.core.transport.connection import Connection, LocalConnection
 from auren_tui.core.webhooks.client import CheckResult, WebhookRequest
 from auren_tui.core.webhooks.load import LoadSpec, LoadStats
 from auren_tui.core.webhooks.signing import Provider
@@ -94,7 +94,7 @@ class Backend(Protocol):
         ...
 
     def containers(self) -> Containers:
-        """The server's Docker Engine (core/docker_backend.py): one per backend."""
+        """The server's Docker Engine (core/backend/containers.py): one per backend."""
         ...
 
     def close(self) -> None: ...
@@ -126,7 +126,7 @@ def open_connection(
     if profile.is_local:
         return LocalConnection(docker_host=profile.docker_host)
     from auren_tui.core.secrets import SecretStore
-    from auren_tui.core.ssh import SshConnection
+    from auren_tui.core.transport.ssh import SshConnection
 
     store = secrets if isinstance(secrets, SecretStore) else SecretStore()
     conn = SshConnection(
@@ -150,7 +150,7 @@ class LiveBackend:
         self._lock = threading.Lock()
 
     def start(self) -> None:
-        from auren_tui.core.collector import Collector
+        from auren_tui.core.health.collector import Collector
 
         conn = open_connection(self.profile, self.locations)
         catalog = self.profile.catalog.with_overrides(self.profile.service_overrides)
@@ -159,7 +159,7 @@ class LiveBackend:
             self._collector = Collector(conn, catalog)
 
     def collect(self) -> Snapshot:
-        from auren_tui.core.collector import Collector
+        from auren_tui.core.health.collector import Collector
 
         with self._lock:
             collector = self._collector
@@ -178,7 +178,7 @@ class LiveBackend:
         return ConnInfo(conn.state, conn.attempt, conn.last_error)
 
     def trust_host_key(self, error: Exception) -> str:
-        from auren_tui.core import hostkeys
+        from auren_tui.core.transport import hostkeys
 
         assert isinstance(error, hostkeys.UnknownHostKey)
         # The file the check named: the hop's own (a jump host's may differ).
@@ -197,7 +197,7 @@ class LiveBackend:
         return kafka_bootstrap(self.profile.catalog.with_overrides(self.profile.service_overrides))
 
     def list_topics(self) -> list[TopicInfo]:
-        from auren_tui.core.kafka import list_topics, run_tunnelled
+        from auren_tui.core.kafka.consumer import list_topics, run_tunnelled
 
         conn, bootstrap = self._connection(), self.bootstrap
         result: list[TopicInfo] = run_tunnelled(conn, lambda: list_topics(bootstrap))
@@ -206,26 +206,26 @@ class LiveBackend:
     def open_tail(
         self, topics: Sequence[str], start: Start, on_records: OnRecords, on_status: OnStatus
     ) -> TailHandle:
-        from auren_tui.core.kafka import TailRequest, TailThread
+        from auren_tui.core.kafka.consumer import TailRequest, TailThread
 
         request = TailRequest(self.bootstrap, list(topics), start)
         tail = TailThread(self._connection(), request, on_records, on_status)
         tail.start()
         return tail
 
-    # -- webhooks (core/webhook_backend.py) --------------------------------------------
+    # -- webhooks (core/backend/webhooks.py) --------------------------------------------
 
     @property
     def catalog(self) -> Catalog:
         return self.profile.catalog.with_overrides(self.profile.service_overrides)
 
     def webhook_target(self) -> str:
-        from auren_tui.core import webhook_backend
+        from auren_tui.core.backend import webhooks as webhook_backend
 
         return webhook_backend.target(self.catalog)
 
     def webhook_secret(self, provider: Provider) -> SecretStr:
-        from auren_tui.core import webhook_backend
+        from auren_tui.core.backend import webhooks as webhook_backend
 
         return webhook_backend.secret_for(self.profile_name, provider)
 
@@ -235,7 +235,7 @@ class LiveBackend:
         trace_topic: str | None = None,
         on_response: OnResponse | None = None,
     ) -> Sent:
-        from auren_tui.core import webhook_backend
+        from auren_tui.core.backend import webhooks as webhook_backend
 
         return webhook_backend.send(
             self._connection(),
@@ -247,13 +247,13 @@ class LiveBackend:
         )
 
     def webhook_suite(self, provider: Provider, body: bytes) -> list[CheckResult]:
-        from auren_tui.core import webhook_backend
+        from auren_tui.core.backend import webhooks as webhook_backend
 
         secret = self.webhook_secret(provider)
         return webhook_backend.suite(self._connection(), self.catalog, provider, secret, body)
 
     def webhook_load(self, spec: LoadSpec, on_progress: OnProgress | None = None) -> LoadStats:
-        from auren_tui.core import webhook_backend
+        from auren_tui.core.backend import webhooks as webhook_backend
 
         secret = self.webhook_secret(spec.provider)
         return webhook_backend.load(self._connection(), self.catalog, spec, secret, on_progress)
@@ -343,7 +343,7 @@ class ReplayBackend:
         return "127.0.0.1:8889"
 
     def webhook_secret(self, provider: Provider) -> SecretStr:
-        from auren_tui.core.webhook_backend import REPLAY_SECRET
+        from auren_tui.core.backend.webhooks import REPLAY_SECRET
 
         return REPLAY_SECRET
 
@@ -353,7 +353,7 @@ class ReplayBackend:
         trace_topic: str | None = None,
         on_response: OnResponse | None = None,
     ) -> Sent:
-        from auren_tui.core.webhook_backend import replay_send
+        from auren_tui.core.backend.webhooks import replay_send
 
         sent = replay_send(request, trace_topic)
         if on_response is not None:
@@ -361,12 +361,12 @@ class ReplayBackend:
         return sent
 
     def webhook_suite(self, provider: Provider, body: bytes) -> list[CheckResult]:
-        from auren_tui.core.webhook_backend import REPLAY_SECRET, replay_suite
+        from auren_tui.core.backend.webhooks import REPLAY_SECRET, replay_suite
 
         return replay_suite(provider, body, REPLAY_SECRET)
 
     def webhook_load(self, spec: LoadSpec, on_progress: OnProgress | None = None) -> LoadStats:
-        from auren_tui.core.webhook_backend import replay_load
+        from auren_tui.core.backend.webhooks import replay_load
 
         return replay_load(spec, on_progress)
 

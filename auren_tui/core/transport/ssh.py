@@ -1,10 +1,10 @@
 """One SSH connection per profile, shared by everything that reaches the server.
 
-``SshConnection`` implements the ``Connection`` protocol (core/connection.py)
+``SshConnection`` implements the ``Connection`` protocol (core/transport/connection.py)
 with paramiko:
 
 - the host key is checked against known_hosts right after the key exchange
-  and before authentication (core/hostkeys.py); an unknown or changed key
+  and before authentication (core/transport/hostkeys.py); an unknown or changed key
   raises and nothing else is sent; nothing is ever added on its own;
 - ``endpoint(host, port)`` is a local TCP port whose connections become
   ``direct-tcpip`` channels to ``host:port`` as the server sees it;
@@ -21,7 +21,7 @@ network operation has a timeout.
 Threads: paramiko's transport thread; one supervisor (``start()``) that
 polls the transport every 0.25 s and runs each heartbeat in a short-lived
 thread; per forwarder one accept thread and one pump thread per forwarded
-connection (core/tunnels.py); a timer while an exec request is pending.
+connection (core/transport/tunnels.py); a timer while an exec request is pending.
 ``close()`` stops and joins all of them.
 """
 
@@ -43,9 +43,10 @@ import paramiko
 from pydantic import SecretStr
 
 from auren_tui.core.config import Profile
-from auren_tui.core.connection import DockerAccessDenied
 from auren_tui.core.format import display_path
-from auren_tui.core.hostkeys import (
+from auren_tui.core.model import ConnState
+from auren_tui.core.transport.connection import DockerAccessDenied
+from auren_tui.core.transport.hostkeys import (
     HostKeyError,
     check_host_key,
     close_transport,
@@ -54,9 +55,8 @@ from auren_tui.core.hostkeys import (
     known_key_types,
     preferred_algorithms,
 )
-from auren_tui.core.model import ConnState
-from auren_tui.core.sshroute import Hop, Route, RouteError, resolve_route
-from auren_tui.core.tunnels import TcpForwarder, UnixForwarder
+from auren_tui.core.transport.sshroute import Hop, Route, RouteError, resolve_route
+from auren_tui.core.transport.tunnels import TcpForwarder, UnixForwarder
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,1 @@
+"""The server's Docker Engine: one client factory, container rows, stats, logs."""

@@ -1,0 +1,1 @@
+"""Service health: the checks, the collector that runs them, snapshot recordings."""

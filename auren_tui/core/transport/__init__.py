@@ -1,0 +1,1 @@
+"""Reaching the server: SSH (hops, host keys, ~/.ssh/config), tunnels, the Connection protocol."""
