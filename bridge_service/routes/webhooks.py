@@ -16,10 +16,12 @@ from typing import Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel
 from starlette.requests import ClientDisconnect
 
 from bridge_service.providers import InvalidPayload, normalise
 from bridge_service.routes.deps import BridgeDep
+from bridge_service.schema import Accepted, Challenge, Duplicate, Problem, SignatureProblem
 from bridge_service.signatures import SignatureError, healthkit, oura, whoop
 from bridge_service.state import Bridge
 from bridge_service.storage.base import StorageUnavailable, UnstorableEvent
@@ -82,12 +84,17 @@ def provider_headers(request: Request, wanted: frozenset[bytes]) -> dict[str, st
     return found
 
 
-def _answer(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
-    return JSONResponse(body, status_code=status, headers=headers)
+def _answer(status: int, body: BaseModel, headers: dict[str, str] | None = None) -> Response:
+    """``body`` (a ``bridge_service.schema`` model) as the JSON answer."""
+    return JSONResponse(body.model_dump(), status_code=status, headers=headers)
+
+
+def _problem(status: int, detail: str, headers: dict[str, str] | None = None) -> Response:
+    return _answer(status, Problem(detail=detail), headers)
 
 
 def _unavailable() -> Response:
-    return _answer(503, {"detail": "database unavailable; retry later"}, {"Retry-After": "5"})
+    return _problem(503, "database unavailable; retry later", {"Retry-After": "5"})
 
 
 async def handle(bridge: Bridge, source: str, request: Request) -> Response:
@@ -98,7 +105,7 @@ async def handle(bridge: Bridge, source: str, request: Request) -> Response:
     """
     settings = bridge.settings
     started = time.perf_counter()
-    outcome, response, event_id = "error", _answer(500, {"detail": "internal error"}), None
+    outcome, response, event_id = "error", _problem(500, "internal error"), None
     try:
         body_or_answer = await _receive(bridge, request)
         if isinstance(body_or_answer, tuple):
@@ -106,10 +113,8 @@ async def handle(bridge: Bridge, source: str, request: Request) -> Response:
             return response
         if bridge.in_flight >= settings.max_concurrent_webhooks:
             outcome = "busy"
-            response = _answer(
-                503,
-                {"detail": "too many webhooks in flight; retry shortly"},
-                {"Retry-After": "1"},
+            response = _problem(
+                503, "too many webhooks in flight; retry shortly", {"Retry-After": "1"}
             )
             return response
         bridge.in_flight += 1
@@ -146,13 +151,11 @@ async def _receive(bridge: Bridge, request: Request) -> bytes | tuple[str, Respo
         # No "Connection: close": closing while the client still sends would reset
         # the connection before it reads the 413. The server discards the rest of
         # the body, for at most the body deadline (the protocol then closes).
-        return "too_large", _answer(
-            413, {"detail": f"body larger than {settings.max_body_bytes} bytes"}
-        )
+        return "too_large", _problem(413, f"body larger than {settings.max_body_bytes} bytes")
     except TimeoutError:
-        return "timeout", _answer(
+        return "timeout", _problem(
             408,
-            {"detail": f"body not received within {settings.body_timeout_seconds:g} s"},
+            f"body not received within {settings.body_timeout_seconds:g} s",
             {"Connection": "close"},
         )
     except ClientDisconnect:
@@ -168,10 +171,7 @@ async def _process(
     if not secrets:
         return (
             "unsigned",
-            _answer(
-                403,
-                {"detail": f"no {source} secret is configured: unsigned data is never accepted"},
-            ),
+            _problem(403, f"no {source} secret is configured: unsigned data is never accepted"),
             None,
         )
     try:
@@ -179,21 +179,22 @@ async def _process(
     except RepeatedHeader as exc:
         return (
             "invalid",
-            _answer(400, {"detail": f"{exc.name} header sent more than once"}),
+            _problem(400, f"{exc.name} header sent more than once"),
             None,
         )
     try:
         VERIFIERS[source](headers, body, secrets, time.time(), settings.signature_tolerance_seconds)
     except SignatureError as exc:
-        return "forbidden", _answer(403, {"detail": exc.message, "check": exc.check}), None
+        problem = SignatureProblem(detail=exc.message, check=exc.check)
+        return "forbidden", _answer(403, problem), None
     try:
         envelope = normalise(source, headers, body, datetime.now(UTC))
     except InvalidPayload as exc:
-        return "invalid", _answer(exc.status, {"detail": str(exc)}), None
+        return "invalid", _problem(exc.status, str(exc)), None
     event_id = envelope.event_id
     if await bridge.dedup.seen(source, event_id):
         bridge.metrics.dedup_hits.labels("redis").inc()
-        return "duplicate", _answer(200, {"status": "duplicate", "event_id": event_id}), event_id
+        return "duplicate", _answer(200, Duplicate(event_id=event_id)), event_id
     if not bridge.store_ready:
         await bridge.dedup.forget(source, event_id)
         return "unavailable", _unavailable(), event_id
@@ -204,13 +205,13 @@ async def _process(
         return "unavailable", _unavailable(), event_id
     except UnstorableEvent as exc:
         await bridge.dedup.forget(source, event_id)
-        return "invalid", _answer(422, {"detail": str(exc)}), event_id
+        return "invalid", _problem(422, str(exc)), event_id
     bridge.dedup.stored_soon(source, event_id)
     if not new:
         bridge.metrics.dedup_hits.labels("database").inc()
-        return "duplicate", _answer(200, {"status": "duplicate", "event_id": event_id}), event_id
+        return "duplicate", _answer(200, Duplicate(event_id=event_id)), event_id
     bridge.relay.wake()
-    return "accepted", _answer(202, {"status": "accepted", "event_id": event_id}), event_id
+    return "accepted", _answer(202, Accepted(event_id=event_id)), event_id
 
 
 def _openapi(source: str, required_headers: list[str]) -> dict[str, Any]:
@@ -227,19 +228,27 @@ def _openapi(source: str, required_headers: list[str]) -> dict[str, Any]:
 
 
 RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"model": Duplicate, "description": "Stored before (a retry); nothing written"},
     202: {"description": "Stored; will be published"},
-    400: {"description": "Body is not JSON, or a signature header sent twice"},
-    408: {"description": "Body not received within BODY_TIMEOUT_SECONDS"},
-    403: {"description": "Signature, timestamp or secret check failed"},
-    413: {"description": "Body too large"},
-    422: {"description": "Required fields missing, or a value the database cannot store"},
-    503: {"description": "Saturated or database unavailable (Retry-After)"},
+    400: {"model": Problem, "description": "Body is not JSON, or a signature header sent twice"},
+    408: {"model": Problem, "description": "Body not received within BODY_TIMEOUT_SECONDS"},
+    403: {
+        "model": SignatureProblem,
+        "description": "Signature, timestamp or secret check failed",
+    },
+    413: {"model": Problem, "description": "Body too large"},
+    422: {
+        "model": Problem,
+        "description": "Required fields missing, or a value the database cannot store",
+    },
+    503: {"model": Problem, "description": "Saturated or database unavailable (Retry-After)"},
 }
 
 
 @router.post(
     "/oura",
     status_code=202,
+    response_model=Accepted,
     responses=RESPONSES,
     openapi_extra=_openapi("oura", ["x-oura-signature", "x-oura-timestamp"]),
 )
@@ -251,6 +260,7 @@ async def oura_webhook(request: Request, bridge: BridgeDep) -> Response:
 @router.post(
     "/whoop",
     status_code=202,
+    response_model=Accepted,
     responses=RESPONSES,
     openapi_extra=_openapi("whoop", ["x-whoop-signature", "x-whoop-signature-timestamp"]),
 )
@@ -262,6 +272,7 @@ async def whoop_webhook(request: Request, bridge: BridgeDep) -> Response:
 @router.post(
     "/healthkit",
     status_code=202,
+    response_model=Accepted,
     responses=RESPONSES,
     openapi_extra=_openapi("healthkit", ["webhook-id", "webhook-timestamp", "webhook-signature"]),
 )
@@ -270,7 +281,11 @@ async def healthkit_webhook(request: Request, bridge: BridgeDep) -> Response:
     return await handle(bridge, "healthkit", request)
 
 
-@router.get("/oura", responses={403: {"description": "Wrong or unconfigured token"}})
+@router.get(
+    "/oura",
+    response_model=Challenge,
+    responses={403: {"model": Problem, "description": "Wrong or unconfigured token"}},
+)
 async def oura_verify(
     bridge: BridgeDep,
     verification_token: str = Query(default=""),
@@ -281,5 +296,5 @@ async def oura_verify(
     if expected is None or not hmac.compare_digest(
         verification_token.encode(), expected.get_secret_value().encode()
     ):
-        return _answer(403, {"detail": "verification_token does not match"})
-    return _answer(200, {"challenge": challenge})
+        return _problem(403, "verification_token does not match")
+    return _answer(200, Challenge(challenge=challenge))

@@ -17,6 +17,8 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -25,9 +27,19 @@ from typing import Any
 
 import httpx
 import pytest
+from pydantic import BaseModel
 
 from bridge_service.app import create_app
 from bridge_service.config import Settings
+from bridge_service.schema import (
+    Accepted,
+    Challenge,
+    Duplicate,
+    Health,
+    Problem,
+    Readiness,
+    SignatureProblem,
+)
 from bridge_service.state import Bridge
 from tests.bridge_service.signing import SECRETS, event_body, sign
 
@@ -419,3 +431,38 @@ async def test_openapi_lists_every_route(served: Served) -> None:
         "/ready",
         "/metrics",
     } <= set(spec["paths"])
+
+
+# -- the shared schema ------------------------------------------------------------------
+
+
+async def test_answers_round_trip_through_the_shared_schema(tmp_path: Path) -> None:
+    """What auren-tui validates with ``bridge_service.schema`` is what was sent."""
+    kafka = settings(tmp_path, kafka_bootstrap_servers="127.0.0.1:9", publish_timeout_seconds=0.5)
+    async with serving(kafka) as s:
+        s.bridge.breaker.last_error = "KafkaConnectionError"
+        body = event_body("oura")
+        answers: list[tuple[httpx.Response, type[BaseModel]]] = [
+            (await s.client.get("/health"), Health),
+            (await s.client.get("/ready"), Readiness),
+            (await s.post("oura", body, sign("oura", body)), Accepted),
+            (await s.post("oura", body, sign("oura", body)), Duplicate),
+            (await s.post("oura", body, {}), SignatureProblem),
+            (await s.post("oura", b"[", sign("oura", b"[")), Problem),
+            (await s.client.get("/webhooks/oura", params={"verification_token": TOKEN}), Challenge),
+        ]
+        await s.bridge.store.close()
+        answers.append((await s.client.get("/health"), Health))
+        answers.append((await s.client.get("/ready"), Readiness))
+    for answer, model in answers:
+        assert wire(model.model_validate_json(answer.content).model_dump()) == answer.text
+
+
+def test_the_schema_imports_nothing_but_pydantic() -> None:
+    code = (
+        "import sys, bridge_service.schema\n"
+        "heavy = {'fastapi', 'starlette', 'textual', 'asyncpg', 'aiosqlite', 'redis', 'aiokafka'}\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
