@@ -1,10 +1,16 @@
-"""The storage contract both backends (PostgreSQL, SQLite) implement."""
+"""The storage contract both backends (PostgreSQL, SQLite) implement, and what they share.
+
+``Store`` is the contract; the helpers at the end turn the rows both backends
+read (in the same column order) into the contract's types.
+"""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Protocol
+from datetime import UTC, datetime
+from typing import Any, Protocol
 
 from bridge_service.schema import Envelope
 
@@ -95,3 +101,54 @@ class Store(Protocol):
     async def get_event(self, source: str, event_id: str) -> tuple[Envelope, datetime] | None:
         """The stored envelope and when it was stored, or None."""
         ...
+
+
+# -- shared by both backends ---------------------------------------------------------
+
+# ``release`` keeps at most this much of a publish error in the outbox row.
+MAX_ERROR_CHARS = 2000
+
+
+def reason(exc: BaseException) -> str:
+    """The driver's reason in one line: ``TypeName: first line of the message``."""
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
+
+
+def as_utc(value: datetime) -> datetime:
+    """Naive datetimes are UTC (a driver would take them as the host's local time)."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+def outbox_row(row: Sequence[Any]) -> OutboxRow:
+    """An outbox row read as ``id, event_id, source, user_id, trace_id, value, attempts``."""
+    return OutboxRow(
+        id=int(row[0]),
+        event_id=row[1],
+        source=row[2],
+        user_id=row[3],
+        trace_id=row[4],
+        value=bytes(row[5]),
+        attempts=int(row[6]),
+    )
+
+
+def stored_event(
+    row: Sequence[Any], to_datetime: Callable[[Any], datetime]
+) -> tuple[Envelope, datetime]:
+    """An event read as ``source, event_id, user_id, event_type, trace_id, occurred_at,
+    received_at, payload (JSON text), stored_at``, and when it was stored.
+
+    ``to_datetime`` turns the backend's timestamps into datetimes.
+    """
+    envelope = Envelope(
+        source=row[0],
+        event_id=row[1],
+        user_id=row[2],
+        event_type=row[3],
+        trace_id=row[4],
+        occurred_at=None if row[5] is None else to_datetime(row[5]),
+        received_at=to_datetime(row[6]),
+        payload=json.loads(row[7]),
+    )
+    return envelope, to_datetime(row[8])

@@ -18,16 +18,24 @@ from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import aiosqlite
 
 from bridge_service.schema import Envelope
 from bridge_service.storage import migrations
-from bridge_service.storage.base import Backlog, OutboxRow, StorageUnavailable, UnstorableEvent
+from bridge_service.storage.base import (
+    MAX_ERROR_CHARS,
+    Backlog,
+    OutboxRow,
+    StorageUnavailable,
+    UnstorableEvent,
+    as_utc,
+    outbox_row,
+    reason,
+    stored_event,
+)
 
 _DB_ERRORS: tuple[type[BaseException], ...] = (sqlite3.Error, OSError, ValueError)
-_MAX_ERROR_CHARS = 2000
 # This row's data, not the database, is the problem: refuse the event (422).
 # ValueError: json.dumps of NaN/Infinity (allow_nan=False), UnicodeEncodeError.
 _DATA_ERRORS = (sqlite3.DataError, sqlite3.IntegrityError, ValueError, OverflowError)
@@ -59,9 +67,7 @@ RETURNING id, event_id, source, user_id, trace_id, value, attempts
 
 def _to_text(value: datetime) -> str:
     """The one stored form of a timestamp (naive datetimes are taken as UTC)."""
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).isoformat(timespec="microseconds")
+    return as_utc(value).astimezone(UTC).isoformat(timespec="microseconds")
 
 
 def _from_text(value: str) -> datetime:
@@ -112,9 +118,9 @@ class SqliteStore:
 
     def _unavailable(self, action: str, exc: BaseException) -> StorageUnavailable:
         """One line: which file, doing what, and SQLite's reason."""
-        lines = str(exc).strip().splitlines()
-        reason = f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
-        return StorageUnavailable(f"SQLite database {self.path} unavailable ({action}): {reason}")
+        return StorageUnavailable(
+            f"SQLite database {self.path} unavailable ({action}): {reason(exc)}"
+        )
 
     @asynccontextmanager
     async def _connection(self, what: str) -> AsyncIterator[aiosqlite.Connection]:
@@ -217,7 +223,7 @@ class SqliteStore:
             now = _now()
             until = now + timedelta(seconds=lease_seconds)
             rows = await db.execute_fetchall(_CLAIM, (owner, _to_text(until), _to_text(now), limit))
-        return sorted((_outbox_row(r) for r in rows), key=lambda r: r.id)
+        return sorted((outbox_row(r) for r in rows), key=lambda r: r.id)
 
     async def mark_published(self, ids: list[int], owner: str) -> None:
         if not ids:
@@ -247,7 +253,7 @@ class SqliteStore:
                 "UPDATE outbox SET attempts = attempts + 1, last_error = ?,"  # noqa: S608
                 " leased_by = NULL, lease_until = NULL"
                 f" WHERE leased_by = ? AND id IN ({_marks(ids)})",
-                (error[:_MAX_ERROR_CHARS], owner, *ids),
+                (error[:MAX_ERROR_CHARS], owner, *ids),
             )
 
     # -- reads -------------------------------------------------------------
@@ -291,20 +297,7 @@ class SqliteStore:
                     (source, event_id),
                 )
             )
-        if not rows:
-            return None
-        row = rows[0]
-        envelope = Envelope(
-            source=row[0],
-            event_id=row[1],
-            user_id=row[2],
-            event_type=row[3],
-            trace_id=row[4],
-            occurred_at=None if row[5] is None else _from_text(row[5]),
-            received_at=_from_text(row[6]),
-            payload=json.loads(row[7]),
-        )
-        return envelope, _from_text(row[8])
+        return stored_event(rows[0], _from_text) if rows else None
 
 
 def _now() -> datetime:
@@ -313,15 +306,3 @@ def _now() -> datetime:
 
 def _marks(ids: Iterable[int]) -> str:
     return ", ".join("?" for _ in ids)
-
-
-def _outbox_row(row: Any) -> OutboxRow:
-    return OutboxRow(
-        id=int(row[0]),
-        event_id=row[1],
-        source=row[2],
-        user_id=row[3],
-        trace_id=row[4],
-        value=bytes(row[5]),
-        attempts=int(row[6]),
-    )
