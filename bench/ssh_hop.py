@@ -39,8 +39,8 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from auren_tui.core.config import AppConfig, Profile, save_config  # noqa: E402
-from auren_tui.core.kafka.consumer import TunnelLoop  # noqa: E402
 from auren_tui.core.paths import Locations  # noqa: E402
+from auren_tui.core.transport.loop import TunnelLoop  # noqa: E402
 from auren_tui.core.transport.ssh import SshConnection  # noqa: E402
 from tests.auren_tui.kafka_util import create_topic, produce  # noqa: E402
 from tests.services.kafka import Kafka  # noqa: E402

@@ -249,7 +249,7 @@ def verify(path: Path, count: int, per_partition: dict[int, int]) -> list[str]:
 
 async def _partition_sizes(bootstrap: str, topic: str) -> dict[int, int]:
     """Records per partition of ``topic`` (end minus first offset)."""
-    from auren_tui.core.kafka.consumer import list_topics
+    from auren_tui.core.kafka.client import list_topics
 
     (info,) = [t for t in await list_topics(bootstrap) if t.name == topic]
     return {p: end - first for p, (first, end) in sorted(info.partitions.items())}

@@ -130,7 +130,8 @@ def _open(args: argparse.Namespace, ctx: Context) -> tuple[Connection, str]:
 
 
 def handle_topics(args: argparse.Namespace, ctx: Context) -> int:
-    from auren_tui.core.kafka.consumer import KafkaError, list_topics, run_tunnelled
+    from auren_tui.core.kafka.client import KafkaError, list_topics
+    from auren_tui.core.transport.loop import run_tunnelled
 
     connection, bootstrap = _open(args, ctx)
     try:
@@ -165,7 +166,9 @@ def handle_topics(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def handle_tail(args: argparse.Namespace, ctx: Context) -> int:
-    from auren_tui.core.kafka.consumer import KafkaError, TailRequest, run_tunnelled
+    from auren_tui.core.kafka.client import KafkaError
+    from auren_tui.core.kafka.consumer import TailRequest
+    from auren_tui.core.transport.loop import run_tunnelled
 
     try:
         start = parse_start(args.start)

@@ -190,7 +190,8 @@ def _body(args: argparse.Namespace, ctx: Context, provider: Provider) -> tuple[b
 
 def handle_send(args: argparse.Namespace, ctx: Context) -> int:
     from auren_tui.cli.tail import bootstrap_for
-    from auren_tui.core.kafka.consumer import KafkaError, run_tunnelled
+    from auren_tui.core.kafka.client import KafkaError
+    from auren_tui.core.transport.loop import run_tunnelled
     from auren_tui.core.webhooks import saved
     from auren_tui.core.webhooks.client import Sender
 
@@ -300,7 +301,7 @@ def _report_send(
 
 
 def handle_check(args: argparse.Namespace, ctx: Context) -> int:
-    from auren_tui.core.kafka.consumer import run_tunnelled
+    from auren_tui.core.transport.loop import run_tunnelled
     from auren_tui.core.webhooks.client import Sender, run_suite
     from auren_tui.core.webhooks.templates import render
 
@@ -349,7 +350,7 @@ def handle_check(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def handle_load(args: argparse.Namespace, ctx: Context) -> int:
-    from auren_tui.core.kafka.consumer import local_end, run_tunnelled
+    from auren_tui.core.transport.loop import local_end, run_tunnelled
     from auren_tui.core.webhooks.load import LoadSpec, LoadStats, run_load
     from auren_tui.core.webhooks.templates import render
 

@@ -15,7 +15,7 @@ from textual.widgets import Button, Input, Label, SelectionList, Static
 from textual.worker import Worker, WorkerState
 
 from auren_tui.core.backend.live import Backend
-from auren_tui.core.kafka.consumer import TopicInfo
+from auren_tui.core.kafka.client import TopicInfo
 from auren_tui.core.kafka.records import RecordError, Start, parse_start
 
 Choice = tuple[list[str], Start]

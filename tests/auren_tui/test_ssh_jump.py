@@ -36,8 +36,8 @@ from pydantic import SecretStr
 from auren_tui.app import AurenApp, build_app
 from auren_tui.core.backend.live import LiveBackend
 from auren_tui.core.config import AppConfig, Profile, UiPrefs, save_config
-from auren_tui.core.kafka.consumer import TunnelLoop
 from auren_tui.core.transport.hostkeys import HostKeyChanged
+from auren_tui.core.transport.loop import TunnelLoop
 from auren_tui.core.transport.ssh import (
     AuthFailed,
     ConnectFailed,

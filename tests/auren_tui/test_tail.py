@@ -13,15 +13,8 @@ from typing import Any
 
 import pytest
 
-from auren_tui.core.kafka.consumer import (
-    KafkaError,
-    Tail,
-    TailRequest,
-    TailStatus,
-    TailThread,
-    TunnelLoop,
-    list_topics,
-)
+from auren_tui.core.kafka.client import KafkaError, list_topics
+from auren_tui.core.kafka.consumer import Tail, TailRequest, TailStatus, TailThread
 from auren_tui.core.kafka.records import (
     RecordError,
     Start,
@@ -30,6 +23,7 @@ from auren_tui.core.kafka.records import (
     parse_start,
 )
 from auren_tui.core.transport.connection import LocalConnection
+from auren_tui.core.transport.loop import TunnelLoop
 from tests.auren_tui.kafka_util import (
     committed_groups,
     create_topic,

@@ -20,9 +20,9 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from auren_tui.core.kafka.consumer import TunnelLoop
 from auren_tui.core.paths import Locations
 from auren_tui.core.transport.connection import LocalConnection
+from auren_tui.core.transport.loop import TunnelLoop
 from auren_tui.core.webhooks import saved
 from auren_tui.core.webhooks.client import PRESETS, Sender, build, run_suite
 from auren_tui.core.webhooks.signing import PROVIDERS, Provider, masked, sign

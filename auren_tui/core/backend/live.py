@@ -19,7 +19,8 @@ from auren_tui.core.backend.containers import Containers, LiveContainers, Replay
 from auren_tui.core.backend.webhooks import OnProgress, OnResponse, Sent
 from auren_tui.core.catalog import Catalog
 from auren_tui.core.config import Profile
-from auren_tui.core.kafka.consumer import KafkaError, TailStatus, TopicInfo
+from auren_tui.core.kafka.client import KafkaError, TopicInfo
+from auren_tui.core.kafka.consumer import TailStatus
 from auren_tui.core.kafka.records import Start, TailRecord
 from auren_tui.core.model import ConnState, Snapshot
 from auren_tui.core.paths import Locations
@@ -197,7 +198,8 @@ class LiveBackend:
         return kafka_bootstrap(self.profile.catalog.with_overrides(self.profile.service_overrides))
 
     def list_topics(self) -> list[TopicInfo]:
-        from auren_tui.core.kafka.consumer import list_topics, run_tunnelled
+        from auren_tui.core.kafka.client import list_topics
+        from auren_tui.core.transport.loop import run_tunnelled
 
         conn, bootstrap = self._connection(), self.bootstrap
         result: list[TopicInfo] = run_tunnelled(conn, lambda: list_topics(bootstrap))

@@ -1,6 +1,6 @@
 """Webhooks for a ``Backend``: the blocking calls the Webhooks screen makes.
 
-Each call runs one coroutine on a ``TunnelLoop`` (``core.kafka.run_tunnelled``), so
+Each call runs one coroutine on a ``TunnelLoop`` (``core.transport.loop.run_tunnelled``), so
 every TCP connection it opens goes through the profile's SSH tunnels. Called
 from thread workers only. The replay versions answer the same shapes without
 a server, deterministically (snapshots, the demo).
@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import SecretStr
 
 from auren_tui.core.catalog import Catalog
-from auren_tui.core.kafka.consumer import KafkaError
+from auren_tui.core.kafka.client import KafkaError
 from auren_tui.core.transport.connection import Connection
 from auren_tui.core.webhooks.client import (
     PRESETS,
@@ -107,7 +107,7 @@ def send(
     on_response: OnResponse | None = None,
 ) -> Sent:
     """Send ``request``; with ``trace_topic``, follow a 202 into that topic."""
-    from auren_tui.core.kafka.consumer import run_tunnelled
+    from auren_tui.core.transport.loop import run_tunnelled
     from auren_tui.core.webhooks.client import Sender
     from auren_tui.core.webhooks.trace import KafkaTrace
 
@@ -144,7 +144,7 @@ def suite(
     connection: Connection, catalog: Catalog, provider: Provider, secret: SecretStr, body: bytes
 ) -> list[CheckResult]:
     """The negative suite for ``provider`` (``client.run_suite``) through the tunnel."""
-    from auren_tui.core.kafka.consumer import run_tunnelled
+    from auren_tui.core.transport.loop import run_tunnelled
     from auren_tui.core.webhooks.client import Sender, run_suite
 
     host, port = bridge_address(catalog)
@@ -165,7 +165,7 @@ def load(
     on_progress: OnProgress | None,
 ) -> LoadStats:
     """The signed load generator against the bridge, through the tunnel."""
-    from auren_tui.core.kafka.consumer import local_end, run_tunnelled
+    from auren_tui.core.transport.loop import local_end, run_tunnelled
     from auren_tui.core.webhooks.load import run_load
 
     host, port = bridge_address(catalog)

@@ -1,15 +1,12 @@
-"""Reading Kafka through a profile's connection, without disturbing anyone.
+"""The tail: reading Kafka topics through a profile's connection, without disturbing anyone.
 
-The broker on the server advertises an address that exists only there
-(``auren-kafka:9092``). aiokafka has no address translation, but it opens
-every broker connection with the running loop's ``create_connection``; a
-loop whose ``create_connection`` swaps each ``(host, port)`` for the local
-end of an SSH tunnel to that address *as the server sees it* makes the
-unchanged client work through the one SSH connection. So the consumer runs
-on its own ``TunnelLoop`` (in the CLI's main thread, or in a thread of its
-own under the TUI) and the broker needs no change.
+``Tail`` is an async iterator of record batches and status changes; run it on
+a ``TunnelLoop`` (core/transport/loop.py, which explains how the broker's
+advertised address is reached) with ``run_tunnelled``, as the CLI does, or on
+a ``TailThread`` of its own, as the TUI does.
 
-Tails never commit: no group id, partitions assigned and seeked by hand.
+Tails never commit: no group id, partitions assigned and seeked by hand
+(core/kafka/client.py).
 """
 
 from __future__ import annotations
@@ -23,94 +20,21 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from auren_tui.core.kafka.client import (
+    KafkaError,
+    cluster_metadata,
+    error_line,
+    new_consumer,
+    start_consumer,
+)
 from auren_tui.core.kafka.records import Start, TailRecord
 from auren_tui.core.transport.connection import Connection
+from auren_tui.core.transport.loop import run_tunnelled
 
 log = logging.getLogger(__name__)
 
 PROBE_SECONDS = 1.0
 """How often a tail checks the broker and its topics while it reads."""
-
-
-class KafkaError(Exception):
-    """A tail failed for a reason the operator can act on (one line)."""
-
-
-class TunnelLoop(asyncio.SelectorEventLoop):
-    """An event loop whose TCP connections go through ``connection.endpoint``."""
-
-    def __init__(self, connection: Connection) -> None:
-        super().__init__()
-        self.connection = connection
-        self._local_ends: set[tuple[str, int]] = set()
-
-    async def local_end(self, host: str, port: int) -> tuple[str, int]:
-        """The local address reaching ``host:port`` as the server sees it.
-
-        Addresses this loop handed out pass through unchanged, so a client
-        that maps an address itself and then connects is not mapped twice.
-        """
-        if (host, port) in self._local_ends:
-            return host, port
-        # The SSH connection is blocking (it may be reconnecting): not on this loop.
-        local = await self.run_in_executor(None, self.connection.endpoint, host, port)
-        self._local_ends.add(local)
-        return local
-
-    async def create_connection(
-        self, protocol_factory: Any, host: str | None = None, port: int | None = None, **kwargs: Any
-    ) -> Any:
-        if host is not None and port is not None:
-            host, port = await self.local_end(host, int(port))
-        return await super().create_connection(protocol_factory, host, port, **kwargs)  # type: ignore[arg-type]
-
-
-async def local_end(connection: Connection, host: str, port: int) -> tuple[str, int]:
-    """``connection.endpoint`` off the loop; on a ``TunnelLoop``, through it."""
-    loop = asyncio.get_running_loop()
-    if isinstance(loop, TunnelLoop):
-        return await loop.local_end(host, port)
-    return await loop.run_in_executor(None, connection.endpoint, host, port)
-
-
-def _never_create_topics() -> None:
-    """Make aiokafka's metadata requests from a ``TunnelLoop`` never create topics.
-
-    aiokafka asks for metadata with ``allow_auto_topic_creation=True`` always;
-    on a broker with ``auto.create.topics.enable`` (Kafka's default) a tail
-    would silently re-create a topic someone just deleted. Other loops (the
-    bridge's producer, tests) keep aiokafka's behaviour.
-    """
-    import aiokafka.client
-    from aiokafka.protocol.metadata import MetadataRequest
-
-    if getattr(aiokafka.client.MetadataRequest, "auren_tui", False):
-        return
-
-    class _MetadataRequest(MetadataRequest):  # type: ignore[misc]
-        auren_tui = True
-
-        def __init__(
-            self, topics: list[str] | None = None, allow_auto_topic_creation: bool | None = None
-        ) -> None:
-            if allow_auto_topic_creation is None:
-                with contextlib.suppress(RuntimeError):  # no running loop: leave it
-                    if isinstance(asyncio.get_running_loop(), TunnelLoop):
-                        allow_auto_topic_creation = False
-            super().__init__(topics, allow_auto_topic_creation)
-
-    aiokafka.client.MetadataRequest = _MetadataRequest
-
-
-@dataclass(frozen=True)
-class TopicInfo:
-    name: str
-    partitions: dict[int, tuple[int, int]]
-    """partition -> (first offset, end offset)."""
-
-    @property
-    def records(self) -> int:
-        return sum(end - first for first, end in self.partitions.values())
 
 
 @dataclass
@@ -125,75 +49,6 @@ class TailStatus:
 
     def line(self) -> str:
         return f"{self.state}: {self.detail}" if self.detail else self.state
-
-
-def new_consumer(bootstrap: str, **extra: Any) -> Any:
-    from aiokafka import AIOKafkaConsumer
-
-    _never_create_topics()
-    return AIOKafkaConsumer(
-        bootstrap_servers=bootstrap,
-        group_id=None,  # no group: nothing is ever committed
-        enable_auto_commit=False,
-        client_id="auren-tui-tail",
-        request_timeout_ms=10_000,
-        metadata_max_age_ms=5_000,
-        retry_backoff_ms=200,
-        **extra,
-    )
-
-
-async def cluster_metadata(consumer: Any) -> Any:
-    """Fresh metadata of the whole cluster (``consumer.topics()`` keeps only the names;
-    ``partitions_for_topic`` answers from a cache that may not know a new topic yet)."""
-    return await consumer._client.fetch_all_metadata()
-
-
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-async def start_consumer(consumer: Any, bootstrap: str, seconds: float) -> None:
-    try:
-        async with asyncio.timeout(seconds):
-            await consumer.start()
-    except Exception as exc:
-        with contextlib.suppress(Exception):
-            await consumer.stop()
-        raise KafkaError(f"cannot reach Kafka at {bootstrap}: {_one_line(exc)}") from None
-
-
-async def list_topics(
-    bootstrap: str, seconds: float = 15.0, internal: bool = False
-) -> list[TopicInfo]:
-    """Every topic with its partitions' first and end offsets."""
-    from aiokafka import TopicPartition
-
-    consumer = new_consumer(bootstrap)
-    await start_consumer(consumer, bootstrap, seconds)
-    try:
-        async with asyncio.timeout(seconds):
-            cluster = await cluster_metadata(consumer)
-            names = sorted(t for t in cluster.topics() if internal or not t.startswith("__"))
-            tps = [
-                TopicPartition(name, p)
-                for name in names
-                for p in sorted(cluster.partitions_for_topic(name) or ())
-            ]
-            first = await consumer.beginning_offsets(tps) if tps else {}
-            end = await consumer.end_offsets(tps) if tps else {}
-    except TimeoutError:
-        raise KafkaError(f"Kafka at {bootstrap} did not answer within {seconds:g} s") from None
-    finally:
-        await consumer.stop()
-    return [
-        TopicInfo(
-            name,
-            {tp.partition: (first[tp], end[tp]) for tp in tps if tp.topic == name},
-        )
-        for name in names
-    ]
 
 
 @dataclass
@@ -347,7 +202,7 @@ class Tail:
                     )
             except Exception as exc:
                 if self.status.state != "broker unreachable":
-                    self._statuses.put_nowait(self._set("broker unreachable", _one_line(exc)))
+                    self._statuses.put_nowait(self._set("broker unreachable", error_line(exc)))
                 continue
             gone = sorted(topics - set(cluster.topics()))
             if gone:
@@ -374,13 +229,6 @@ def tail_records(records: Sequence[Any]) -> list[TailRecord]:
         )
         for r in records
     ]
-
-
-def run_tunnelled(connection: Connection, coro: Callable[[], Any]) -> Any:
-    """Run ``coro()`` to completion on a fresh ``TunnelLoop`` in this thread: every TCP
-    connection it opens (Kafka, HTTP to the bridge) goes through ``connection``."""
-    with asyncio.Runner(loop_factory=lambda: TunnelLoop(connection)) as runner:
-        return runner.run(coro())
 
 
 class TailThread:
@@ -417,7 +265,7 @@ class TailThread:
             log.debug("tail thread ended", exc_info=True)
             self.on_status(
                 TailStatus(
-                    "stopped", _one_line(exc) if not isinstance(exc, KafkaError) else str(exc)
+                    "stopped", error_line(exc) if not isinstance(exc, KafkaError) else str(exc)
                 )
             )
 

@@ -1,6 +1,6 @@
 """Build, send and check webhooks; the negative suite.
 
-Async, meant for a ``TunnelLoop`` (core/kafka/consumer.py) in a worker thread or the
+Async, meant for a ``TunnelLoop`` (core/transport/loop.py) in a worker thread or the
 CLI: the bridge's server-side address is mapped to a local tunnel with the
 profile's connection, so nothing here knows about SSH.
 """
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     # Imported where used: every CLI command (a tail too) would pay ~100 ms for them.
     import httpx
     from pydantic import SecretStr
-from auren_tui.core.kafka.consumer import local_end
+from auren_tui.core.transport.loop import local_end
 from auren_tui.core.webhooks.signing import (
     NATIVE,
     SIGNATURE_HEADER,

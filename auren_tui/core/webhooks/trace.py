@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from auren_tui.core.kafka.consumer import KafkaError, cluster_metadata, new_consumer, start_consumer
+from auren_tui.core.kafka.client import KafkaError, cluster_metadata, new_consumer, start_consumer
 
 
 @dataclass(frozen=True)
