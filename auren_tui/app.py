@@ -238,7 +238,8 @@ class AurenApp(App[None]):
 
     def _tail_traced(self, traced: Traced) -> None:
         """`k` after a trace: the Tail screen at that offset, filtered to that event."""
-        from auren_tui.core.kafka.records import Start, parse_filter
+        from auren_tui.core.kafka.filters import parse_filter
+        from auren_tui.core.kafka.start import Start
 
         tail = TailScreen(
             self.backend,

@@ -28,13 +28,14 @@ from auren_tui.cli import (
     UsageError,
     common_options,
 )
+from auren_tui.core.kafka.filters import parse_filter
 from auren_tui.core.kafka.line_writer import PIPE_CLOSED, LineWriter
-from auren_tui.core.kafka.records import RecordError, parse_filter, parse_start
+from auren_tui.core.kafka.start import RecordError, parse_start
 
 if TYPE_CHECKING:
     from auren_tui.core.catalog import Catalog
     from auren_tui.core.kafka.consumer import TailRequest
-    from auren_tui.core.kafka.records import Matcher
+    from auren_tui.core.kafka.filters import Matcher
     from auren_tui.core.transport.connection import Connection
 
 RECOVERED = "broker reachable again"
@@ -232,7 +233,7 @@ def _writer(args: argparse.Namespace, match: Matcher | None, ctx: Context) -> Li
             return None
     except (AttributeError, OSError, ValueError):
         return None
-    from auren_tui.core.kafka.records import json_lines
+    from auren_tui.core.kafka.json_lines import json_lines
 
     return LineWriter(json_lines)
 
@@ -245,7 +246,7 @@ async def _print(
     writer: LineWriter | None = None,
 ) -> None:
     from auren_tui.core.kafka.consumer import Tail, TailStatus, tail_records
-    from auren_tui.core.kafka.records import json_lines
+    from auren_tui.core.kafka.json_lines import json_lines
 
     left = args.count
     out = ctx.out

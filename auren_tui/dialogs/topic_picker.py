@@ -16,7 +16,7 @@ from textual.worker import Worker, WorkerState
 
 from auren_tui.core.backend.live import Backend
 from auren_tui.core.kafka.client import TopicInfo
-from auren_tui.core.kafka.records import RecordError, Start, parse_start
+from auren_tui.core.kafka.start import RecordError, Start, parse_start
 
 Choice = tuple[list[str], Start]
 

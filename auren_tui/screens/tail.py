@@ -35,7 +35,9 @@ from auren_tui.core.backend.live import Backend, OnRecords, OnStatus, TailHandle
 from auren_tui.core.backend.tail_buffer import TailBuffer
 from auren_tui.core.kafka.client import TopicInfo
 from auren_tui.core.kafka.consumer import TailStatus, rate
-from auren_tui.core.kafka.records import Matcher, RecordError, Start, TailRecord, parse_filter
+from auren_tui.core.kafka.filters import Matcher, parse_filter
+from auren_tui.core.kafka.records import TailRecord
+from auren_tui.core.kafka.start import RecordError, Start
 from auren_tui.dialogs.topic_picker import TopicPicker
 from auren_tui.widgets.record_detail import RecordDetail
 from auren_tui.widgets.record_log import RecordLog

@@ -10,13 +10,8 @@ import random
 import msgspec
 import pytest
 
-from auren_tui.core.kafka.records import (
-    NOT_JSON,
-    TailRecord,
-    json_line_of,
-    json_lines,
-    render_bytes,
-)
+from auren_tui.core.kafka.json_lines import json_line_of, json_lines
+from auren_tui.core.kafka.records import NOT_JSON, TailRecord, render_bytes
 
 
 def reference_text_line(record: TailRecord) -> str:

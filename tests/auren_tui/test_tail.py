@@ -15,13 +15,9 @@ import pytest
 
 from auren_tui.core.kafka.client import KafkaError, list_topics
 from auren_tui.core.kafka.consumer import Tail, TailRequest, TailStatus, TailThread
-from auren_tui.core.kafka.records import (
-    RecordError,
-    Start,
-    TailRecord,
-    parse_filter,
-    parse_start,
-)
+from auren_tui.core.kafka.filters import parse_filter
+from auren_tui.core.kafka.records import TailRecord
+from auren_tui.core.kafka.start import RecordError, Start, parse_start
 from auren_tui.core.transport.connection import LocalConnection
 from auren_tui.core.transport.loop import TunnelLoop
 from tests.auren_tui.kafka_util import (

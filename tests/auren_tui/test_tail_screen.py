@@ -19,7 +19,8 @@ from auren_tui.core.backend.live import LiveBackend, ReplayBackend
 from auren_tui.core.backend.tail_buffer import TailBuffer
 from auren_tui.core.config import local_profile
 from auren_tui.core.kafka.consumer import TailStatus
-from auren_tui.core.kafka.records import Start, TailRecord
+from auren_tui.core.kafka.records import TailRecord
+from auren_tui.core.kafka.start import Start
 from auren_tui.core.paths import Locations
 from auren_tui.dialogs.topic_picker import TopicPicker
 from auren_tui.screens.dashboard import DashboardScreen

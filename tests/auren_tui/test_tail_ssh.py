@@ -21,7 +21,8 @@ from auren_tui.core.backend.live import open_connection
 from auren_tui.core.config import Profile
 from auren_tui.core.kafka.client import list_topics
 from auren_tui.core.kafka.consumer import Tail, TailRequest, TailStatus, TailThread
-from auren_tui.core.kafka.records import Start, TailRecord
+from auren_tui.core.kafka.records import TailRecord
+from auren_tui.core.kafka.start import Start
 from auren_tui.core.transport.connection import Connection
 from auren_tui.core.transport.loop import TunnelLoop
 from tests.auren_tui.kafka_util import (

@@ -21,7 +21,8 @@ from auren_tui.core.catalog import Catalog
 from auren_tui.core.config import Profile
 from auren_tui.core.kafka.client import KafkaError, TopicInfo
 from auren_tui.core.kafka.consumer import TailStatus
-from auren_tui.core.kafka.records import Start, TailRecord
+from auren_tui.core.kafka.records import TailRecord
+from auren_tui.core.kafka.start import Start
 from auren_tui.core.model import ConnState, Snapshot
 from auren_tui.core.paths import Locations
 from auren_tui.core.transport.connection import Connection, LocalConnection

@@ -27,7 +27,8 @@ from auren_tui.core.kafka.client import (
     new_consumer,
     start_consumer,
 )
-from auren_tui.core.kafka.records import Start, TailRecord
+from auren_tui.core.kafka.records import TailRecord
+from auren_tui.core.kafka.start import Start
 from auren_tui.core.transport.connection import Connection
 from auren_tui.core.transport.loop import run_tunnelled
 
