@@ -314,9 +314,9 @@ def test_failed_save_leaves_the_old_file_intact(
                 self._f.flush()
                 raise OSError(28, "No space left on device")
 
-        monkeypatch.setattr("auren_tui.core.config.os.fdopen", HalfWriter)
+        monkeypatch.setattr("auren_tui.core.config.save.os.fdopen", HalfWriter)
     else:
-        monkeypatch.setattr(f"auren_tui.core.config.os.{failing}", boom)
+        monkeypatch.setattr(f"auren_tui.core.config.save.os.{failing}", boom)
     changed = AppConfig().with_profile(_prod(host="198.51.100.1"))
     with pytest.raises(ConfigError) as info:
         save_config(locations, changed)
@@ -334,7 +334,7 @@ def test_interrupted_save_removes_its_temp_file(
     def interrupted(*args: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("auren_tui.core.config.os.replace", interrupted)
+    monkeypatch.setattr("auren_tui.core.config.save.os.replace", interrupted)
     with pytest.raises(KeyboardInterrupt):
         save_config(locations, AppConfig().with_profile(_prod()))
     monkeypatch.undo()
