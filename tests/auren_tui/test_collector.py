@@ -17,6 +17,9 @@ import httpx
 import pytest
 
 from auren_tui.core.catalog import Catalog, ServiceSpec
+from auren_tui.core.docker.inspect import image_label, parse_docker_time
+from auren_tui.core.docker.stats import cpu_percent, memory_usage
+from auren_tui.core.health.bridge_figures import histogram_quantile
 from auren_tui.core.health.checks import (
     check_http,
     check_kafka,
@@ -26,18 +29,14 @@ from auren_tui.core.health.checks import (
     kafka_api_versions_request,
     parse_api_versions_v0,
 )
-from auren_tui.core.health.collector import (
-    Collector,
-    cpu_percent,
-    flatten_components,
-    histogram_quantile,
-    image_label,
-    memory_usage,
-    parse_docker_time,
-    row_health,
+from auren_tui.core.health.collector import Collector, flatten_components, row_health
+from auren_tui.core.model import (
+    CheckResult,
+    ContainerInfo,
+    ServiceStatus,
+    Snapshot,
     sorted_services,
 )
-from auren_tui.core.model import CheckResult, ContainerInfo, ServiceStatus, Snapshot
 from auren_tui.core.transport.connection import LocalConnection
 from tests.bridge_service.conftest import secret_env
 from tests.bridge_service.process import BridgeProcess
@@ -229,6 +228,7 @@ def _silent_listener() -> Iterator[int]:
         yield int(s.getsockname()[1])
 
 
+@pytest.mark.services
 def test_redis_noauth_counts_as_answering() -> None:
     r = Redis().start()
     try:
@@ -501,6 +501,7 @@ def test_docker_unreachable_is_one_error_line(stack: Stack, tmp_path: Path) -> N
     assert {s.name: s.health for s in snap.services}["web"] == "healthy"  # its check answers
 
 
+@pytest.mark.services
 def test_degraded_bridge(tmp_path: Path) -> None:
     """The bridge's own /health says degraded (its Redis is down): the row is degraded."""
     cache = Redis().start()

@@ -18,14 +18,8 @@ from auren_tui.app import AurenApp, build_app
 from auren_tui.core.backend.containers import LiveContainers, ReplayContainers
 from auren_tui.core.backend.live import LiveBackend, ReplayBackend
 from auren_tui.core.config import UiPrefs, local_profile
-from auren_tui.core.docker.containers import (
-    ContainerRow,
-    LineBuffer,
-    LogFollow,
-    Stats,
-    parse_stats,
-    row_of,
-)
+from auren_tui.core.docker.containers import ContainerRow, LineBuffer, LogFollow, row_of
+from auren_tui.core.docker.stats import Stats, parse_stats
 from auren_tui.core.paths import Locations
 from auren_tui.core.restore.engine import LOCK_SUFFIX
 from auren_tui.dialogs.break_lock import BreakLockDialog

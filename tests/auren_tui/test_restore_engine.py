@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from auren_tui.core.docker.client import docker_client
 from auren_tui.core.restore.engine import (
     LOCK_SUFFIX,
     AuditLog,
@@ -23,7 +24,6 @@ from auren_tui.core.restore.engine import (
     Restorer,
 )
 from auren_tui.core.restore.spec import capture
-from auren_tui.core.restore.target import docker_client
 from tests.services.docker import DockerEngine, wait_container_health
 from tests.services.docker_faults import DockerFaultProxy
 

@@ -1,7 +1,9 @@
 """The Containers screen's side of a Backend: a profile's Docker Engine, or canned data.
 
-``Backend.containers()`` returns one of these. Every method is blocking; the
-TUI calls them from thread workers only.
+``Backend.containers()`` returns one of these. It sits above ``core/docker/``
+(containers, logs, stats) and ``core/restore/`` (specs, restores, the lock),
+which never import it. Every method is blocking; the TUI calls them from
+thread workers only.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from auren_tui.core.catalog import Catalog
+from auren_tui.core.docker.client import NoDocker, not_answering
 from auren_tui.core.docker.containers import (
     Action,
     ContainerRow,
@@ -29,7 +32,7 @@ from auren_tui.core.format import one_line
 from auren_tui.core.paths import Locations
 from auren_tui.core.restore.engine import Outcome, RestoreError, StepCallback
 from auren_tui.core.restore.spec import SpecError
-from auren_tui.core.restore.target import DockerTarget, NoDocker, Plan, no_docker_help
+from auren_tui.core.restore.target import DockerTarget, Plan
 from auren_tui.core.secrets import SecretStore
 from auren_tui.core.transport.connection import Connection
 
@@ -116,10 +119,7 @@ class LiveContainers:
             raise
         except Exception as exc:  # the engine's URL is known but nothing answers there
             url = target.connection.docker_url()
-            raise NoDocker(
-                f"the Docker Engine at {url} does not answer ({one_line(exc)}). "
-                + no_docker_help(self.profile, self.where, self.local)
-            ) from None
+            raise not_answering(url, exc, self.profile, self.where, self.local) from None
 
     def list(self) -> list[ContainerRow]:
         client = self._client()
@@ -127,10 +127,7 @@ class LiveContainers:
             return list_containers(client, self.catalog)
         except Exception as exc:
             url = self.target().connection.docker_url()
-            raise NoDocker(
-                f"the Docker Engine at {url} does not answer ({one_line(exc)}). "
-                + no_docker_help(self.profile, self.where, self.local)
-            ) from None
+            raise not_answering(url, exc, self.profile, self.where, self.local) from None
 
     def follow_logs(self, name: str, on_lines: OnLines, on_end: OnEnd) -> Follow:
         return LogFollow(self._client(), name, on_lines, on_end).start()

@@ -2,6 +2,7 @@
 
 Blocking (docker SDK): the TUI calls these from thread workers only. A log
 follow runs on its own daemon thread and hands lines over in batches.
+``Stats`` (read by ``stats.py``) is re-exported for the Containers screen.
 """
 
 from __future__ import annotations
@@ -10,10 +11,13 @@ import contextlib
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, Literal, Protocol
 
 from auren_tui.core.catalog import Catalog
+from auren_tui.core.docker.inspect import parse_docker_time
+from auren_tui.core.docker.stats import Stats as Stats
+from auren_tui.core.docker.stats import parse_stats
+from auren_tui.core.handoff import Handoff
 
 Action = Literal["start", "stop", "restart"]
 OnLines = Callable[[list[str]], None]
@@ -47,14 +51,6 @@ class ContainerRow:
     """The catalog service whose container this is."""
 
 
-@dataclass(frozen=True)
-class Stats:
-    cpu_percent: float
-    memory: int
-    """Bytes in use (without the page cache)."""
-    memory_limit: int
-
-
 def row_of(attrs: dict[str, Any], catalog: Catalog) -> ContainerRow:
     """A table row from ``docker inspect`` of one container."""
     state = attrs.get("State") or {}
@@ -62,25 +58,13 @@ def row_of(attrs: dict[str, Any], catalog: Catalog) -> ContainerRow:
     config = attrs.get("Config") or {}
     image = str(config.get("Image") or attrs.get("Image") or "")[:60]
     running = bool(state.get("Running"))
-    started = _epoch(str(state.get("StartedAt") or "")) if running else None
+    started = parse_docker_time(state.get("StartedAt")) if running else None
     status = "restarting" if state.get("Restarting") else str(state.get("Status") or "unknown")
     health = str((state.get("Health") or {}).get("Status") or "")
     service = next((s.name for s in catalog.services if s.container == name), None)
     return ContainerRow(
         name, status, health, int(attrs.get("RestartCount") or 0), image, started, service
     )
-
-
-def _epoch(text: str) -> float | None:
-    if not text or text.startswith("0001-"):
-        return None
-    # Docker writes nanoseconds; fromisoformat takes at most microseconds.
-    head, dot, frac = text.rstrip("Z").partition(".")
-    try:
-        when = datetime.fromisoformat(f"{head}.{frac[:6]}+00:00" if dot else f"{head}+00:00")
-    except ValueError:
-        return None
-    return when.timestamp()
 
 
 def list_containers(client: Any, catalog: Catalog) -> list[ContainerRow]:
@@ -93,21 +77,6 @@ def stats_of(client: Any, name: str) -> Stats:
     """One CPU/memory sample (blocks about a second: Docker measures CPU over it)."""
     raw = client.containers.get(name).stats(stream=False)
     return parse_stats(raw)
-
-
-def parse_stats(raw: dict[str, Any]) -> Stats:
-    cpu, pre = raw.get("cpu_stats") or {}, raw.get("precpu_stats") or {}
-    used = (cpu.get("cpu_usage") or {}).get("total_usage", 0) - (pre.get("cpu_usage") or {}).get(
-        "total_usage", 0
-    )
-    system = cpu.get("system_cpu_usage", 0) - pre.get("system_cpu_usage", 0)
-    cpus = cpu.get("online_cpus") or len((cpu.get("cpu_usage") or {}).get("percpu_usage") or [1])
-    percent = used / system * cpus * 100.0 if used > 0 and system > 0 else 0.0
-    memory = raw.get("memory_stats") or {}
-    detail = memory.get("stats") or {}
-    cache = detail.get("inactive_file", detail.get("cache", 0))
-    in_use = max(int(memory.get("usage", 0)) - int(cache), 0)
-    return Stats(percent, in_use, int(memory.get("limit", 0)))
 
 
 def act(client: Any, name: str, action: Action, timeout: int = 10) -> None:
@@ -193,64 +162,22 @@ class ReplayFollow:
         return self._alive
 
 
-class LineBuffer:
-    """The hand-off between a log follow's thread and the UI: the follow appends,
-    a UI timer takes. Lines of a replaced follow (an older ``generation``) are dropped,
-    and a follow opened after its screen moved on is refused by ``adopt``."""
+class LineBuffer(Handoff[str, str, Follow]):
+    """The hand-off between a log follow's thread and the UI (``core/handoff.py``):
+    the follow appends lines, a UI timer takes them, with why the follow ended."""
 
     def __init__(self, limit: int = 5_000) -> None:
-        self.limit = limit
-        self._lock = threading.Lock()
-        self._generation = 0
-        self._lines: list[str] = []
-        self._ended: str | None = None
-        self._handle: Follow | None = None
+        super().__init__(limit)
 
     def begin(self) -> tuple[int, OnLines, OnEnd]:
         """A new follow: its generation and the callbacks to give it."""
-        with self._lock:
-            self._generation += 1
-            self._lines, self._ended = [], None
-            generation = self._generation
-
-        def on_lines(lines: list[str]) -> None:
-            with self._lock:
-                if generation == self._generation:
-                    self._lines.extend(lines)
-                    del self._lines[: -self.limit]
-
-        def on_end(why: str) -> None:
-            with self._lock:
-                if generation == self._generation:
-                    self._ended = why
-
-        return generation, on_lines, on_end
-
-    def adopt(self, generation: int, handle: Follow) -> bool:
-        """Keep ``handle`` as the current follow; False when it was replaced meanwhile
-        (the caller stops it)."""
-        with self._lock:
-            if generation != self._generation:
-                return False
-            self._handle = handle
-            return True
+        return self.open()
 
     def drop(self) -> Follow | None:
         """Whatever the current follow still sends is ignored; its handle, to stop."""
-        with self._lock:
-            self._generation += 1
-            self._lines, self._ended = [], None
-            handle, self._handle = self._handle, None
-        return handle
-
-    @property
-    def generation(self) -> int:
-        with self._lock:
-            return self._generation
+        return self.release(discard=True)
 
     def take(self) -> tuple[list[str], str | None]:
         """Lines since the last take, and why the follow ended (once)."""
-        with self._lock:
-            lines, self._lines = self._lines, []
-            ended, self._ended = self._ended, None
+        lines, _, ended = self.drain()
         return lines, ended

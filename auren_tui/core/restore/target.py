@@ -15,6 +15,8 @@ from typing import Any
 from pydantic import SecretStr
 
 from auren_tui.core.catalog import Catalog
+from auren_tui.core.docker.client import NoDocker as NoDocker  # the CLI and screens catch it here
+from auren_tui.core.docker.client import engine_client
 from auren_tui.core.paths import Locations
 from auren_tui.core.restore.engine import (
     AuditLog,
@@ -26,11 +28,7 @@ from auren_tui.core.restore.engine import (
 from auren_tui.core.restore.spec import Change, RunSpec, SecretRef, SpecError, capture, diff
 from auren_tui.core.restore.store import SpecStore
 from auren_tui.core.secrets import SecretStore
-from auren_tui.core.transport.connection import Connection, DockerAccessDenied
-
-
-class NoDocker(Exception):
-    """No Docker Engine to reach (one line: what is missing and how to get it)."""
+from auren_tui.core.transport.connection import Connection
 
 
 class UnknownService(SpecError):
@@ -39,49 +37,6 @@ class UnknownService(SpecError):
 
 class TargetError(SpecError):
     """A container or secret the restore needs is not there (one line)."""
-
-
-def no_docker_help(profile: str, target: str, local: bool) -> str:
-    """What an operator can do when a profile has no Docker Engine to reach."""
-    if local:
-        return (
-            f"profile {profile!r} has no Docker Engine: none at /var/run/docker.sock and no "
-            "DOCKER_HOST. Install Docker (docs.docker.com/engine/install), or point the "
-            f"profile at one: auren-tui profile add {profile} --docker-host unix:///PATH"
-        )
-    return (
-        f"profile {profile!r} reaches no Docker Engine on {target}: set its socket with "
-        f"`auren-tui profile add {profile} --docker-host unix:///var/run/docker.sock`, and "
-        "make the SSH user a member of the server's docker group (sudo usermod -aG docker USER)"
-    )
-
-
-def docker_client(url: str, timeout: int = 60, *, keep_alive: bool = False) -> Any:
-    """The one Docker SDK client of auren-tui, for ``url`` (local, or through SSH).
-
-    Over SSH each connection is a ``docker system dial-stdio`` channel, which may
-    end between requests: no connection is reused unless ``keep_alive`` (the
-    dashboard's frequent polls, where a reused connection found closed is simply
-    retried). A connection reset while a
-    read-only request (GET, HEAD) is in flight is an expected event there, so
-    those are retried (up to 3 times, 0.2 s backoff); requests that change
-    something are not — the restore engine checks the server before repeating
-    one of its steps.
-    """
-    import docker
-    from urllib3.util.retry import Retry
-
-    client = docker.DockerClient(base_url=url, timeout=timeout)
-    if not keep_alive:
-        client.api.headers["Connection"] = "close"
-    retry = Retry(
-        total=3, connect=3, read=3, other=0, status=0, redirect=0,
-        allowed_methods=frozenset({"GET", "HEAD"}), backoff_factor=0.2,
-        raise_on_status=False,
-    )  # fmt: skip
-    for adapter in client.api.adapters.values():
-        adapter.max_retries = retry
-    return client
 
 
 def health_word(container: dict[str, Any]) -> str:
@@ -165,14 +120,9 @@ class DockerTarget:
     # ---- docker ----------------------------------------------------------------------------
 
     def docker(self) -> Any:
+        """The engine's client (``NoDocker`` when there is none to reach)."""
         if self._client is None:
-            try:
-                url = self.connection.docker_url()
-            except DockerAccessDenied as exc:
-                raise NoDocker(str(exc)) from None
-            if url is None:
-                raise NoDocker(no_docker_help(self.profile, self.where, self.local))
-            self._client = docker_client(url)
+            self._client = engine_client(self.connection, self.profile, self.where, self.local)
         return self._client
 
     def inspect(self, service: str) -> tuple[dict[str, Any], dict[str, Any]]:
