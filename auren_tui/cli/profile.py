@@ -331,7 +331,7 @@ def cmd_trust(args: argparse.Namespace, ctx: Context) -> int:
     if profile.is_local:
         raise UsageError("'local' reaches this machine without SSH: there is no host key to trust")
     # Lazy: paramiko loads for this command only.
-    from auren_tui.core.transport.hostkeys import trust_host
+    from auren_tui.core.transport.trust import trust_host
 
     def secret(name: str) -> SecretStr | None:
         return ctx.secrets().get(profile.name, name)

@@ -301,9 +301,9 @@ def test_remove_deletes_the_profiles_secrets(
 
 
 def test_real_hostkeys_module_has_the_trust_host_the_cli_calls() -> None:
-    from auren_tui.core.transport import hostkeys
+    from auren_tui.core.transport import trust
 
-    params = inspect.signature(hostkeys.trust_host).parameters
+    params = inspect.signature(trust.trust_host).parameters
     assert list(params)[:2] == ["profile", "locations"]
     assert {"assume_yes", "out", "inp"} <= set(params)
 

@@ -23,8 +23,8 @@ from auren_tui.core.transport.hostkeys import (
     known_key_types,
     preferred_algorithms,
     trust,
-    trust_host,
 )
+from auren_tui.core.transport.trust import trust_host
 from tests.services.base import free_port, wait_until
 from tests.services.sshd import Sshd
 
