@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 KAFKA_STAMP := .cache/kafka/.resolved-stamp
 
-.PHONY: run test lint typecheck pytest system-deps demo-deps venv kafka-jars bench bench-tail clean
+.PHONY: run test test-fast lint typecheck pytest system-deps demo-deps venv kafka-jars bench bench-tail clean
 
 ## run: create .venv, install the project, open the workstation on the local demo stack.
 ## Everything it writes (config, state, the demo's data) stays under .auren/ here.
@@ -15,6 +15,11 @@ run: demo-deps venv kafka-jars
 
 ## test: install what the tests need, then lint, type checks and the whole suite
 test: system-deps venv kafka-jars lint typecheck pytest
+
+## test-fast: lint, type checks and the tests that need no real service (under a minute);
+## a test that starts one without the `services` mark fails here (tests/conftest.py)
+test-fast: venv lint typecheck
+	AUREN_TEST_TIER=fast $(BIN)/pytest -m "not services" -p no:randomly
 
 system-deps:
 	@bash scripts/system-deps.sh

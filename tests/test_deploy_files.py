@@ -394,6 +394,7 @@ def test_dockerfile_healthcheck_polls_health_with_urllib() -> None:
     assert "wget" not in command
 
 
+@pytest.mark.services
 def test_healthcheck_command_passes_on_a_live_bridge_and_fails_otherwise(
     tmp_path: Path,
 ) -> None:

@@ -178,6 +178,7 @@ def _demo_pid(home: Path) -> int:
     return pids[0]
 
 
+@pytest.mark.services
 def test_the_demo_starts_again_after_a_hangup_and_after_sigkill(tmp_path: Path) -> None:
     """Closing the terminal (SIGHUP) stops everything the demo started; the next
     start works over the last run's data dir; after the app is SIGKILLed (its

@@ -423,6 +423,7 @@ def test_secret_set_refuses_an_insecure_keyring(tmp_path: Path, backend: str) ->
     assert CANARY not in result.stderr
 
 
+@pytest.mark.services
 def test_a_keyring_daemon_that_went_away_is_noticed_and_restarted() -> None:
     """The harness's own repair (see tests/services/keyring.py: real_keyring)."""
     from tests.services.keyring import revive

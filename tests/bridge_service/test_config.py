@@ -64,6 +64,7 @@ def test_old_env_file_is_accepted_and_masked(tmp_path: Path) -> None:
     assert CANARY not in out.stdout + out.stderr
 
 
+@pytest.mark.services
 def test_old_env_serves(tmp_path: Path) -> None:
     (tmp_path / "old.env").write_text(OLD_ENV.replace("POSTGRES_URL=\n", ""))
     # The old .env, verbatim.

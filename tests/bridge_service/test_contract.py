@@ -21,6 +21,8 @@ from tests.bridge_service.process import BridgeProcess
 from tests.bridge_service.signing import event_body, sign
 from tests.services.postgres import Postgres
 
+pytestmark = pytest.mark.services  # real bridge processes, databases, Kafka
+
 SOURCES = ["oura", "whoop", "healthkit"]
 
 

@@ -27,6 +27,8 @@ from tests.bridge_service.conftest import secret_env
 from tests.bridge_service.process import BridgeProcess
 from tests.bridge_service.signing import event_body, sign
 
+pytestmark = pytest.mark.services  # real bridge processes, databases, Kafka
+
 BODY_LIMIT = 64 * 1024
 TOKEN = "fuzz-verification-token"
 SOURCES = ["oura", "whoop", "healthkit"]

@@ -27,6 +27,8 @@ from bridge_service.storage.postgres import PostgresStore
 from bridge_service.storage.sqlite import SqliteStore
 from tests.services.postgres import Postgres
 
+pytestmark = pytest.mark.services  # real bridge processes, databases, Kafka
+
 CANARY = "canary-pw-1234-do-not-print"
 
 StoreMaker = Callable[[], Awaitable[Store]]

@@ -34,6 +34,24 @@ def in_ci() -> bool:
     return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 
+FAST_TIER = "AUREN_TEST_TIER"
+
+
+def refuse_in_fast_tier(what: str) -> None:
+    """Fail a test of the fast tier (``make test-fast``) that starts a real service.
+
+    The ``services`` mark is applied automatically (tests/conftest.py) to every test
+    whose fixtures come from the harness; a test that starts one by other means
+    must say so with ``pytestmark = pytest.mark.services``, or this stops it.
+    """
+    if os.environ.get(FAST_TIER) == "fast":
+        pytest.fail(
+            f"{what}: started by a test without the `services` mark (make test-fast runs "
+            "none); mark it `pytest.mark.services`",
+            pytrace=False,
+        )
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     """A TCP port that was free a moment ago on ``host``."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
@@ -155,6 +173,7 @@ class ManagedProcess:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> subprocess.Popen[bytes]:
+        refuse_in_fast_tier(Path(self.argv[0]).name)
         self.log.parent.mkdir(parents=True, exist_ok=True)
         out = self.log.open("ab")
         self.proc = subprocess.Popen(

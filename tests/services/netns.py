@@ -30,6 +30,7 @@ from tests.services.base import (
     ServiceUnavailable,
     find_binary,
     netns_prefix,
+    refuse_in_fast_tier,
     running,
     wait_until,
 )
@@ -72,6 +73,7 @@ class ServerNamespace:
     _created: bool = field(default=False, repr=False)
 
     def start(self) -> ServerNamespace:
+        refuse_in_fast_tier("a network namespace")
         find_binary("ip", "iproute2")
         if os.geteuid() != 0:
             raise ServiceUnavailable("netns: creating network namespaces needs root")
