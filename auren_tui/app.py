@@ -10,15 +10,18 @@ from typing import ClassVar
 from textual import on, work
 from textual.app import App
 from textual.binding import Binding, BindingType
+from textual.worker import Worker
 
 from auren_tui import __version__, strip_cycles
 from auren_tui.commands import AurenCommands
 from auren_tui.core.backend.live import Backend
 from auren_tui.core.config import UiPrefs
+from auren_tui.core.format import one_line
 from auren_tui.core.paths import Locations
 from auren_tui.core.webhooks.trace import Traced
 from auren_tui.dialogs.trust_host import TrustHostDialog
 from auren_tui.dialogs.welcome import WelcomeDialog
+from auren_tui.kit.failures import WorkerFailed
 from auren_tui.messages import Connected, ConnectFailed, HostKeyUnknown
 from auren_tui.screens.containers import ContainersScreen
 from auren_tui.screens.dashboard import DashboardScreen
@@ -29,6 +32,9 @@ from auren_tui.themes import load_themes
 
 SavePrefs = Callable[[UiPrefs], None]
 
+
+WORKER_TITLES = {"connect": "Cannot connect", "prefs": "Preferences not saved"}
+"""What the app's own failed workers are titled."""
 
 GC_THRESHOLDS = (3_000, 3, 100)
 """Young collections every 3,000 allocations, the middle generation every 3 of them."""
@@ -160,8 +166,7 @@ class AurenApp(App[None]):
             if isinstance(exc, UnknownHostKey):
                 self.post_message(HostKeyUnknown(exc))
             else:
-                text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-                self.post_message(ConnectFailed(text))
+                self.post_message(ConnectFailed(one_line(exc)))
             return
         self.post_message(Connected())
 
@@ -171,7 +176,7 @@ class AurenApp(App[None]):
 
     @on(ConnectFailed)
     def _connect_failed(self, message: ConnectFailed) -> None:
-        self.dashboard._apply_conn("failed", 0, message.error)
+        self.dashboard.apply_conn("failed", 0, message.error)
         self.notify(message.error, title="Cannot connect", severity="error", timeout=10)
 
     @on(HostKeyUnknown)
@@ -190,7 +195,7 @@ class AurenApp(App[None]):
             if trust:
                 self._trust_then_connect(err)
             else:
-                self.dashboard._apply_conn("failed", 0, "host key not trusted")
+                self.dashboard.apply_conn("failed", 0, "host key not trusted")
                 self.notify("Host key refused: not connected.", severity="warning")
 
         self.push_screen(dialog, decided)
@@ -200,6 +205,20 @@ class AurenApp(App[None]):
         path = self.backend.trust_host_key(err)
         self.call_from_thread(self.notify, f"Host key added to {path}")
         self.call_from_thread(self._connect)
+
+    # -- failures ----------------------------------------------------------------
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        title = WORKER_TITLES.get(event.worker.group, "")
+        failed = WorkerFailed.of(event, title, timeout=10)
+        if failed is not None:
+            self.post_message(failed)
+
+    @on(WorkerFailed)
+    def _report(self, failed: WorkerFailed) -> None:
+        """The one place a failed worker becomes a visible line (screens and
+        dialogs post ``WorkerFailed``; it bubbles up to here)."""
+        self.notify(failed.text, title=failed.title, severity="error", timeout=failed.timeout)
 
     # -- keys --------------------------------------------------------------------
 
@@ -238,7 +257,6 @@ class AurenApp(App[None]):
 
     def _tail_traced(self, traced: Traced) -> None:
         """`k` after a trace: the Tail screen at that offset, filtered to that event."""
-        from auren_tui.core.kafka.filters import parse_filter
         from auren_tui.core.kafka.start import Start
 
         tail = TailScreen(
@@ -248,9 +266,8 @@ class AurenApp(App[None]):
             Start("offset", traced.offset),
             ring_size=self.tail_ring,
             clock=self.clock,
+            filter_text=f"event_id={traced.event_id}",
         )
-        tail.filter_text = f"event_id={traced.event_id}"
-        tail.matcher = parse_filter(tail.filter_text)
         self.push_screen(tail)
 
     def action_refresh(self) -> None:

@@ -19,13 +19,6 @@ class Polled(Message):
 
 
 @dataclass(eq=False)
-class PollFailed(Message):
-    """A refresh could not run at all (one line, no secret)."""
-
-    error: str
-
-
-@dataclass(eq=False)
 class Connected(Message):
     pass
 

@@ -1,7 +1,7 @@
 """Screen 4: every container of the server's Docker Engine (lazydocker habits).
 
-The table is listed in a thread; the next listing is scheduled after the
-last one landed (and skipped while the screen is hidden). The selected
+The table is listed in a thread by a ``Poller`` (``kit/poller.py``): the next
+listing after the last one landed, none while the screen is hidden. The selected
 container's logs are followed on their own thread into a ``LineBuffer`` a UI
 timer drains into the log; its CPU and memory are sampled the same way as
 the table. Leaving the screen stops the follow.
@@ -20,9 +20,9 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.message import Message
-from textual.screen import ModalScreen, Screen
 from textual.timer import Timer
-from textual.widgets import DataTable, Footer, Header, Input, Log, Static
+from textual.widgets import DataTable, Footer, Header, Log, Static
+from textual.worker import Worker
 
 from auren_tui.core.backend.containers import Containers
 from auren_tui.core.backend.live import Backend
@@ -31,6 +31,9 @@ from auren_tui.core.format import one_line, size
 from auren_tui.dialogs.break_lock import BreakLockDialog
 from auren_tui.dialogs.confirm import ConfirmDialog
 from auren_tui.dialogs.restore import RestoreDialog
+from auren_tui.kit.filter_box import CLEAR_FILTER, OPEN_FILTER, FilterBox
+from auren_tui.kit.live_screen import LiveScreen
+from auren_tui.kit.row_filter import RowMatcher, row_filter
 from auren_tui.widgets.container_table import ContainerTable
 
 REFRESH_SECONDS = 2.0
@@ -69,19 +72,20 @@ class FollowFailed(Message):
     error: str
 
 
-class ContainersScreen(Screen[None]):
+class ContainersScreen(LiveScreen):
     """Containers, the selected one's logs and stats; restart/stop/start and restore."""
 
     CSS_PATH = "containers.tcss"
+    ERROR_TITLE = "Containers"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("r", "act('restart')", "Restart"),
         Binding("s", "act('stop')", "Stop"),
         Binding("S", "act('start')", "Start"),
         Binding("R", "restore", "Restore"),
         Binding("B", "break_lock", "Break lock", show=False),
-        Binding("slash", "filter", "Filter"),
+        OPEN_FILTER,
         Binding("l", "toggle_follow", "Follow logs"),
-        Binding("escape", "clear_filter", "Clear filter", show=False),
+        CLEAR_FILTER,
     ]
 
     def __init__(self, backend: Backend, clock: Callable[[], float] = time.time) -> None:
@@ -93,20 +97,21 @@ class ContainersScreen(Screen[None]):
         self.shown: list[ContainerRow] = []
         self.selected: str | None = None
         self.filter_text = ""
+        self.matcher: RowMatcher | None = None
         self.follow = True
         self.missing: str | None = None
         self.stats: Stats | None = None
         self.notice = ""
         self.lists = 0
         self.buffer = LineBuffer(LOG_LINES)  # the only state shared with the follow's thread
-        self._next_list: Timer | None = None
-        self._next_stats: Timer | None = None
+        self.listing = self.poll_every(REFRESH_SECONDS, self._list)
+        self.sampling = self.poll_every(REFRESH_SECONDS, self._sample_selected)
         self._switch: Timer | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static("", id="containers-status")
-        yield Input(placeholder="filter: name, service, state, health or image", id="filter")
+        yield FilterBox("filter: name, service, state, health or image", home="#containers")
         yield Static("", id="no-docker")
         with Vertical(id="containers-body"):
             yield ContainerTable(clock=self.clock, id="containers")
@@ -115,20 +120,14 @@ class ContainersScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one("#filter", Input).display = False
         self.query_one("#no-docker", Static).display = False
         self.query_one(ContainerTable).focus()
         self.set_interval(FLUSH_SECONDS, self._flush)
-        self._list()
+        self.listing.start()
         self._show_status()
 
     def on_unmount(self) -> None:
         self._stop_follow()
-
-    @property
-    def in_view(self) -> bool:
-        top = self.app.screen
-        return top is self or (isinstance(top, ModalScreen) and self in self.app.screen_stack)
 
     # -- the table ---------------------------------------------------------------------
 
@@ -143,31 +142,18 @@ class ContainersScreen(Screen[None]):
         except Exception as exc:  # the connection, mostly: shown, and tried again
             self.post_message(DockerMissing(one_line(exc)))
 
-    def _schedule_list(self) -> None:
-        if self._next_list is not None:
-            self._next_list.stop()
-        self._next_list = self.set_timer(REFRESH_SECONDS, self._poll_list)
-
-    def _poll_list(self) -> None:
-        if self.in_view:
-            self._list()
-        else:
-            self._schedule_list()
-
     @on(Listed)
     def _listed(self, message: Listed) -> None:
         self.lists += 1
         self.rows = sorted(message.rows, key=lambda r: (r.service is None, r.name))
         self._set_missing(None)
         self._fill()
-        self._schedule_list()
 
     @on(DockerMissing)
     def _docker_missing(self, message: DockerMissing) -> None:
         self.lists += 1
         self.rows = []
         self._set_missing(message.text)
-        self._schedule_list()
 
     def _set_missing(self, text: str | None) -> None:
         self.missing = text
@@ -180,13 +166,9 @@ class ContainersScreen(Screen[None]):
             self.selected = None
         self._show_status()
 
-    def _matches(self, row: ContainerRow) -> bool:
-        needle = self.filter_text.lower()
-        fields = (row.name, row.service or "", row.state, row.health, row.image)
-        return not needle or any(needle in f.lower() for f in fields)
-
     def _fill(self) -> None:
-        self.shown = [r for r in self.rows if self._matches(r)]
+        match, fields = self.matcher, ContainerTable.filter_fields
+        self.shown = [r for r in self.rows if match is None or match(fields(r))]
         self._select(self.query_one(ContainerTable).show(self.shown, self.selected))
         self._show_status()
 
@@ -207,10 +189,12 @@ class ContainersScreen(Screen[None]):
         self.query_one("#logs", Log).clear()
         self._show_stats()
         self._stop_follow()
-        if name is not None:
+        if name is None:
+            self.sampling.stop()
+        else:
             if self.follow:
                 self._start_follow(name)
-            self._sample(name)
+            self.sampling.start()
 
     # -- logs ------------------------------------------------------------------------
 
@@ -257,6 +241,9 @@ class ContainersScreen(Screen[None]):
 
     # -- stats -----------------------------------------------------------------------
 
+    def _sample_selected(self) -> Worker[None] | None:
+        return None if self.selected is None else self._sample(self.selected)
+
     @work(thread=True, exclusive=True, group="containers-stats", exit_on_error=False)
     def _sample(self, name: str) -> None:
         try:
@@ -270,15 +257,6 @@ class ContainersScreen(Screen[None]):
             return
         self.stats = message.stats
         self._show_stats(message.error)
-        if self._next_stats is not None:
-            self._next_stats.stop()
-        self._next_stats = self.set_timer(REFRESH_SECONDS, self._poll_stats)
-
-    def _poll_stats(self) -> None:
-        if self.selected is not None and self.in_view:
-            self._sample(self.selected)
-        elif self.selected is not None:
-            self._next_stats = self.set_timer(REFRESH_SECONDS, self._poll_stats)
 
     def _show_stats(self, error: str = "") -> None:
         line = Text(self.selected or "no container selected", style="bold")
@@ -347,7 +325,7 @@ class ContainersScreen(Screen[None]):
         else:
             self._say(f"{message.action} {message.name}: done")
             self._refollow(message.name)
-        self._list()
+        self.listing.start()
 
     def _refollow(self, name: str) -> None:
         """Follow ``name`` afresh: its old stream ended with the container it followed."""
@@ -371,7 +349,7 @@ class ContainersScreen(Screen[None]):
         def closed(ran: bool | None) -> None:
             if ran:
                 self._refollow(row.name)  # the container under that name is a new one
-            self._list()
+            self.listing.start()
 
         self.app.push_screen(dialog, closed)
 
@@ -386,31 +364,14 @@ class ContainersScreen(Screen[None]):
         dialog = BreakLockDialog(self.containers, row.service, row.name, self.backend.read_only)
 
         def closed(broken: bool | None) -> None:
-            self._list()
+            self.listing.start()
 
         self.app.push_screen(dialog, closed)
 
-    # -- filter ----------------------------------------------------------------------
-
-    def action_filter(self) -> None:
-        box = self.query_one("#filter", Input)
-        box.display = True
-        box.focus()
-
-    def action_clear_filter(self) -> None:
-        box = self.query_one("#filter", Input)
-        box.value = ""
-        box.display = False
-        self.query_one(ContainerTable).focus()
-
-    @on(Input.Changed, "#filter")
-    def _filter_changed(self, event: Input.Changed) -> None:
-        self.filter_text = event.value.strip()
+    @on(FilterBox.Applied)
+    def _filtered(self, message: FilterBox.Applied) -> None:
+        self.filter_text, self.matcher = message.text, row_filter(message.text)
         self._fill()
-
-    @on(Input.Submitted, "#filter")
-    def _filter_done(self) -> None:
-        self.query_one(ContainerTable).focus()
 
 
 def _consequence(action: Action) -> str:

@@ -21,7 +21,7 @@ HELP = """\
 | `4` | Containers: logs, stats, restart / stop / start, restore |
 | `?` | this help |
 | `:` or `ctrl+p` | command palette (themes, refresh, screens) |
-| `/` | filter rows; `escape` clears |
+| `/` | filter rows (see *Filters* below); `escape` clears |
 | `escape` | gives the keyboard back from any editor or input box |
 | `r` | refresh now |
 | `p` | pause / resume live refresh |
@@ -31,6 +31,15 @@ HELP = """\
 The header line shows the profile, the connection (and reconnect attempts),
 and how long ago the data was refreshed. Data from before a lost connection
 stays on screen, greyed, until the connection is back.
+
+## Filters (`/`)
+
+One rule on every screen: `field=value` keeps the rows whose field is that
+value (the tables ignore case), `field!=value` the others; any other text
+keeps the rows that contain it (case-insensitive). Typing applies once you pause; `enter` gives the
+keys back, `escape` clears. Fields: on the Dashboard `name`, `title`,
+`health`, `state`; on Containers `name`, `service`, `state`, `health`,
+`image`; on the Tail any JSON field of the record (`a.b` for nested ones).
 
 ## Tail screen (`2`)
 
@@ -72,7 +81,7 @@ shown, and signatures only masked. Read-only refuses send, suite and load.
 | `r` / `s` / `S` | restart / stop / start the selected container (asks first) |
 | `R` | restore a catalog service's container to its known-good spec |
 | `B` | break its restore lock (shows the holder; type the container's name) |
-| `/` | filter: name, service, state, health or image; `escape` clears |
+| `/` | filter: text, or `field=value` on name, service, state, health, image |
 | `l` | follow the logs on / off (off stops the stream) |
 
 The restore dialog shows the differences from the known-good spec (env

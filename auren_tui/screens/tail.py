@@ -16,20 +16,15 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 from typing import ClassVar
 
-from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
-from textual.screen import Screen
-from textual.timer import Timer
-from textual.widgets import Footer, Header, Input, Static
-from textual.worker import Worker, WorkerState
+from textual.widgets import Footer, Header
 
 from auren_tui.core.backend.live import Backend, OnRecords, OnStatus, TailHandle
 from auren_tui.core.backend.tail_buffer import TailBuffer
@@ -39,8 +34,12 @@ from auren_tui.core.kafka.filters import Matcher, parse_filter
 from auren_tui.core.kafka.records import TailRecord
 from auren_tui.core.kafka.start import RecordError, Start
 from auren_tui.dialogs.topic_picker import TopicPicker
+from auren_tui.kit.failures import WorkerFailed
+from auren_tui.kit.filter_box import CLEAR_FILTER, OPEN_FILTER, FilterBox
+from auren_tui.kit.live_screen import LiveScreen
 from auren_tui.widgets.record_detail import RecordDetail
 from auren_tui.widgets.record_log import RecordLog
+from auren_tui.widgets.tail_header import TailHeader
 
 DEFAULT_TOPICS = ("biometric-events", "terra-biometric-events")
 FLUSH_SECONDS = 0.25
@@ -69,18 +68,19 @@ class Saved(Message):
     count: int
 
 
-class TailScreen(Screen[None]):
+class TailScreen(LiveScreen):
     """Tails ``topics`` from ``start`` (the default topics present when none given)."""
 
     CSS_PATH = "tail.tcss"
+    ERROR_TITLE = "Kafka"
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("slash", "filter", "Filter"),
+        OPEN_FILTER,
         Binding("p,space", "toggle_pause", "Pause"),
         Binding("f", "toggle_follow", "Follow"),
         Binding("s", "save", "Save"),
         Binding("c", "copy", "Copy"),
         Binding("o", "choose", "Topics"),
-        Binding("escape", "clear_filter", "Clear filter", show=False),
+        CLEAR_FILTER,
     ]
 
     def __init__(
@@ -91,7 +91,9 @@ class TailScreen(Screen[None]):
         start: Start | None = None,
         ring_size: int = 10_000,
         clock: Callable[[], float] = time.time,
+        filter_text: str = "",
     ) -> None:
+        """``filter_text``: a filter already applied (``parse_filter``'s grammar)."""
         super().__init__()
         self.backend = backend
         self.data_dir = data_dir
@@ -106,22 +108,22 @@ class TailScreen(Screen[None]):
         self.held = 0  # arrived while paused
         self.paused = False
         self.follow = True
-        self.filter_text = ""
-        self.matcher: Matcher | None = None
+        self.filter_text = filter_text.strip()
+        self.matcher: Matcher | None = parse_filter(filter_text)
         self.buffer = TailBuffer(ring_size)  # the only state shared with the tail's thread
         self._samples: deque[tuple[float, int]] = deque(maxlen=64)
-        self._refilter: Timer | None = None
         self._redraw_token = 0
         self._redraw_from: int | None = None  # ``total`` when a pending redraw began
         self._detail_at = -1.0
         self._header_at = -1.0
         self._detail_stale = False
-        self._header = Text()
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield Static("", id="tail-status")
-        yield Input(placeholder="filter: field=value, field!=value or text", id="filter")
+        yield TailHeader(id="tail-status")
+        yield FilterBox(
+            "filter: field=value, field!=value or text", home="#records", value=self.filter_text
+        )
         with Horizontal(id="tail-body"):
             yield RecordLog(self.ring_size, id="records")
             with VerticalScroll(id="detail-pane"):
@@ -129,7 +131,6 @@ class TailScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one("#filter", Input).display = False
         self.query_one(RecordLog).focus()
         self.set_interval(FLUSH_SECONDS, self._flush)
         if self.topics:
@@ -191,15 +192,12 @@ class TailScreen(Screen[None]):
             self.status = TailStatus("stopped", "no default topic: press o to choose")
             self.action_choose()
 
-    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        if event.state is not WorkerState.ERROR:
-            return
-        error = event.worker.error
-        text = str(error).splitlines()[0] if str(error) else type(error).__name__
-        if event.worker.group in ("topics", "tail-open"):
-            self.status = TailStatus("stopped", text)
+    @on(WorkerFailed)
+    def _failed(self, failed: WorkerFailed) -> None:
+        """No topics listed or no tail opened: the header says so (the app notifies)."""
+        if failed.group in ("topics", "tail-open"):
+            self.status = TailStatus("stopped", failed.text)
             self._show_header()
-        self.notify(text, title="Kafka", severity="error", timeout=8)
 
     # -- drawing ---------------------------------------------------------------------
 
@@ -299,15 +297,7 @@ class TailScreen(Screen[None]):
             parts.append(f"{self.held:,} new below")
         if self.filter_text:
             parts.append(f"filter {self.filter_text}")
-        line = Text(" · ".join(parts))
-        if self.status.detail and state != "live":
-            line.append(f"  {self.status.detail}", style="italic")
-        header = self.query_one("#tail-status", Static)
-        if line != self._header:  # an update lays the screen out again
-            self._header = line
-            header.update(line, layout=False)  # one fixed line: no layout of the screen
-        header.set_class(state in ("broker unreachable", "topic deleted", "stopped"), "fault")
-        header.set_class(self.paused, "paused")
+        self.query_one(TailHeader).show(parts, state, self.status.detail, self.paused)
 
     def _show_detail(self, record: TailRecord | None) -> None:
         self._detail_at, self._detail_stale = time.monotonic(), False
@@ -342,34 +332,11 @@ class TailScreen(Screen[None]):
             self._redraw()
         self._show_header()
 
-    def action_filter(self) -> None:
-        box = self.query_one("#filter", Input)
-        box.display = True
-        box.focus()
-
-    def action_clear_filter(self) -> None:
-        box = self.query_one("#filter", Input)
-        box.value = ""
-        box.display = False
-        self._set_filter("")
-        self.query_one(RecordLog).focus()
-
-    @on(Input.Changed, "#filter")
-    def _filter_changed(self, event: Input.Changed) -> None:
-        # Redraw once typing pauses, not on every key: a ring is up to 10,000 records.
-        if self._refilter is not None:
-            self._refilter.stop()
-        self._refilter = self.set_timer(0.15, partial(self._set_filter, event.value))
-
-    @on(Input.Submitted, "#filter")
-    def _filter_done(self, event: Input.Submitted) -> None:
-        self._set_filter(event.value)
-        self.query_one(RecordLog).focus()
+    @on(FilterBox.Applied)
+    def _filtered(self, message: FilterBox.Applied) -> None:
+        self._set_filter(message.text)
 
     def _set_filter(self, text: str) -> None:
-        if self._refilter is not None:
-            self._refilter.stop()
-            self._refilter = None
         if text.strip() == self.filter_text:
             return
         try:

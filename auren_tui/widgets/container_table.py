@@ -11,6 +11,7 @@ from textual.widgets import DataTable
 
 from auren_tui.core.docker.containers import ContainerRow
 from auren_tui.core.format import duration
+from auren_tui.kit.row_filter import Fields
 
 COLUMNS = ("name", "service", "state", "health", "restarts", "image", "uptime")
 HEALTH_STYLE = {"healthy": "green", "unhealthy": "bold red", "starting": "yellow"}
@@ -28,6 +29,17 @@ class ContainerTable(DataTable[str | Text]):
     def on_mount(self) -> None:
         for column in COLUMNS:
             self.add_column(column, key=column)
+
+    @staticmethod
+    def filter_fields(row: ContainerRow) -> Fields:
+        """What `/` filters on (``kit.row_filter``)."""
+        return {
+            "name": row.name,
+            "service": row.service or "",
+            "state": row.state,
+            "health": row.health,
+            "image": row.image,
+        }
 
     def cells(self, row: ContainerRow) -> list[str | Text]:
         uptime = duration(self.clock() - row.started_at) if row.started_at else "-"

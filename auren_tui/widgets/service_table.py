@@ -12,6 +12,7 @@ from textual.widgets import DataTable
 
 from auren_tui.core.format import duration, millis, size, sparkline
 from auren_tui.core.model import ServiceStatus, Snapshot, sorted_services
+from auren_tui.kit.row_filter import Fields, RowMatcher, row_filter
 
 HEALTH_STYLE = {
     "healthy": "bold $success",
@@ -45,7 +46,7 @@ class ServiceTable(DataTable[Text]):
     def __init__(self, clock: Callable[[], float] = time.time, **kwargs: object) -> None:
         super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)  # type: ignore[arg-type]
         self.clock = clock
-        self.filter_text = ""
+        self.matcher: RowMatcher | None = None
         self._history: dict[str, deque[float | None]] = defaultdict(lambda: deque(maxlen=24))
         self._last: Snapshot | None = None
 
@@ -61,14 +62,19 @@ class ServiceTable(DataTable[Text]):
         self._refill()
 
     def set_filter(self, text: str) -> None:
-        self.filter_text = text.strip().lower()
+        """Show only the services ``text`` matches (``kit.row_filter``) on the
+        fields ``filter_fields`` names."""
+        self.matcher = row_filter(text)
         self._refill()
 
-    def _matches(self, s: ServiceStatus) -> bool:
-        if not self.filter_text:
-            return True
-        hay = " ".join([s.name, s.title, s.health, s.container.state if s.container else ""])
-        return self.filter_text in hay.lower()
+    @staticmethod
+    def filter_fields(s: ServiceStatus) -> Fields:
+        return {
+            "name": s.name,
+            "title": s.title,
+            "health": s.health,
+            "state": s.container.state if s.container else "",
+        }
 
     def _refill(self) -> None:
         if self._last is None:
@@ -81,7 +87,7 @@ class ServiceTable(DataTable[Text]):
         # Generating the theme's variables takes milliseconds: once per refill, not per cell.
         colours = self.app.get_css_variables()
         for s in sorted_services(self._last):
-            if self._matches(s):
+            if self.matcher is None or self.matcher(self.filter_fields(s)):
                 self.add_row(*self._cells(s, now, colours), key=s.name)
         if cursor_key is not None and cursor_key in {k.value for k in self.rows}:
             self.move_cursor(row=self.get_row_index(cursor_key))
