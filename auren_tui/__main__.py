@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
 from auren_tui import __version__
 from auren_tui.cli import (
     Parser,
+    add_global_options,
     audit,
     demo,
     health,
@@ -29,22 +29,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Terminal workstation for the AUREN biometric platform.",
     )
     parser.add_argument("--version", action="version", version=f"auren-tui {__version__}")
-    parser.add_argument("--debug", action="store_true", help="show stack traces on errors")
+    add_global_options(parser)
     parser.add_argument(
         "--theme", default=None, help="theme for this run (default: the remembered one)"
-    )
-    parser.add_argument(
-        "--profile", default=None, help="profile to open (default: ui.default_profile, else local)"
-    )
-    parser.add_argument(
-        "--read-only", action="store_true", help="disable every action that changes the server"
-    )
-    parser.add_argument(
-        "--ssh-config",
-        type=Path,
-        metavar="FILE",
-        default=None,
-        help="read this SSH config instead of ~/.ssh/config (as ssh -F)",
     )
     # Headless commands: one line each; without one, the app starts.
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import logging
 import signal
@@ -13,6 +14,7 @@ from typing import Any
 from auren_tui.core.backend.live import LiveBackend
 from auren_tui.core.config import ConfigError, load_config, save_ui
 from auren_tui.core.paths import Locations
+from auren_tui.core.session import Session, open_session
 
 
 def _log_to_file(locations: Locations, debug: bool) -> None:
@@ -29,23 +31,26 @@ def _log_to_file(locations: Locations, debug: bool) -> None:
 
 def launch(args: argparse.Namespace) -> int:
     """Open the TUI on a profile. Config errors end here in one line (exit 2)."""
-    locations = Locations.from_env()
-    if getattr(args, "ssh_config", None) is not None:
-        locations = dataclasses.replace(
-            locations, ssh_config=args.ssh_config.expanduser().absolute()
-        )
-    try:
-        config = load_config(locations)
-        name = args.profile or config.ui.default_profile or "local"
-        profile = config.profile(name)
-    except ConfigError as exc:
-        print(f"auren-tui: {exc}", file=sys.stderr)
-        return 2
+    locations = Locations.from_env().with_ssh_config(getattr(args, "ssh_config", None))
+    with contextlib.ExitStack() as stack:
+        try:
+            session = stack.enter_context(
+                open_session(locations, args.profile, read_only=args.read_only)
+            )
+        except ConfigError as exc:
+            print(f"auren-tui: {exc}", file=sys.stderr)
+            return 2
+        return _run(args, session)
+
+
+def _run(args: argparse.Namespace, session: Session) -> int:
+    """The TUI on ``session``: its backend (built from the session) closed at the end."""
+    locations = session.locations
     _log_to_file(locations, debug=getattr(args, "debug", False))
-    prefs = config.ui
+    prefs = session.config.ui
     if args.theme:
         prefs = dataclasses.replace(prefs, theme=args.theme)
-    backend = LiveBackend(profile, locations, read_only=args.read_only or prefs.read_only)
+    backend = session.backend()
     from auren_tui.app import build_app
 
     # First run: no config file and no profile asked for: offer the demo.

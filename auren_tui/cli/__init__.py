@@ -2,7 +2,13 @@
 
 Each command module has ``register(commands)``, which adds its subparser and
 sets ``handler`` (a ``Handler``) as a default; ``auren_tui.__main__`` adds
-them one line each and hands the parsed arguments to ``run_command``.
+them one line each and hands the parsed arguments to ``run_command``. A
+handler parses, makes one call on the session (``ctx.session(args)``, the
+door the TUI uses too: ``core/session.py``) and prints the typed result.
+
+The global options (``--debug``, ``--profile``, ``--ssh-config``,
+``--read-only``) are declared once, in ``GLOBAL_OPTIONS``, and accepted before
+and after a command's name.
 
 Errors are one line on stderr: exit 2 for usage and config errors, 1 for
 failures at run time; ``--debug`` prints the traceback as well.
@@ -15,15 +21,17 @@ import logging
 import sys
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn, TextIO, TypeAlias
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO, TypeAlias
 
 from auren_tui.core.config import ConfigError
 from auren_tui.core.paths import Locations
 
 if TYPE_CHECKING:
     from auren_tui.core.secrets import SecretStore
+    from auren_tui.core.session import Session
 
 PROG = "auren-tui"
 EXIT_OK = 0
@@ -63,6 +71,14 @@ class Context:
     def from_env(cls) -> Context:
         return cls(Locations.from_env())
 
+    def session(self, args: argparse.Namespace) -> AbstractContextManager[Session]:
+        """The one door: ``args.profile`` opened (config read once, profile resolved once,
+        ``--read-only`` known), with this context's secret store."""
+        from auren_tui.core.session import open_session
+
+        read_only = bool(getattr(args, "read_only", False))
+        return open_session(self.locations, args.profile, read_only=read_only, secrets=self.secrets)
+
     def say(self, line: str) -> None:
         print(line, file=self.out)
 
@@ -81,8 +97,42 @@ class Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
 
 
-GLOBAL_OPTIONS = {"debug": False, "profile": None, "read_only": False, "ssh_config": None}
+# name: (flags, keyword arguments, help after the command's name, help before it)
+GLOBAL_OPTIONS: dict[str, tuple[tuple[str, ...], dict[str, Any], str, str]] = {
+    "debug": (
+        ("--debug",),
+        {"action": "store_true"},
+        "show stack traces",
+        "show stack traces on errors",
+    ),
+    "profile": (
+        ("--profile",),
+        {},
+        "profile (default: ui.default_profile in config.toml, else local)",
+        "profile to open (default: ui.default_profile, else local)",
+    ),
+    "ssh_config": (
+        ("--ssh-config",),
+        {"type": Path, "metavar": "FILE"},
+        "read this SSH config instead of ~/.ssh/config (as ssh -F)",
+        "read this SSH config instead of ~/.ssh/config (as ssh -F)",
+    ),
+    "read_only": (
+        ("--read-only",),
+        {"action": "store_true"},
+        "refuse every action that changes the server",
+        "disable every action that changes the server",
+    ),
+}
 """The options of ``auren-tui`` itself, accepted before and after a command's name."""
+_DEFAULTS = {"debug": False, "profile": None, "read_only": False, "ssh_config": None}
+
+
+def add_global_options(parser: argparse.ArgumentParser, *, read_only: bool = True) -> None:
+    """The global options on the main parser (before the command's name)."""
+    for name, (flags, kwargs, _, top_help) in GLOBAL_OPTIONS.items():
+        if name != "read_only" or read_only:
+            parser.add_argument(*flags, default=_DEFAULTS[name], help=top_help, **kwargs)
 
 
 def common_options(*, read_only: bool = True) -> argparse.ArgumentParser:
@@ -95,66 +145,25 @@ def common_options(*, read_only: bool = True) -> argparse.ArgumentParser:
     what was given nowhere.
     """
     parent = argparse.ArgumentParser(add_help=False)
-    parent.add_argument(
-        "--debug", action="store_true", default=argparse.SUPPRESS, help="show stack traces"
-    )
-    parent.add_argument(
-        "--profile",
-        default=argparse.SUPPRESS,
-        help="profile (default: ui.default_profile in config.toml, else local)",
-    )
-    parent.add_argument(
-        "--ssh-config",
-        type=Path,
-        metavar="FILE",
-        default=argparse.SUPPRESS,
-        help="read this SSH config instead of ~/.ssh/config (as ssh -F)",
-    )
-    if read_only:
-        parent.add_argument(
-            "--read-only",
-            action="store_true",
-            default=argparse.SUPPRESS,
-            help="refuse every action that changes the server",
-        )
+    for name, (flags, kwargs, command_help, _) in GLOBAL_OPTIONS.items():
+        if name != "read_only" or read_only:
+            parent.add_argument(*flags, default=argparse.SUPPRESS, help=command_help, **kwargs)
     return parent
 
 
 def resolve_options(args: argparse.Namespace) -> argparse.Namespace:
     """The global options given anywhere on the line, with defaults for the rest."""
-    for name, default in GLOBAL_OPTIONS.items():
+    for name, default in _DEFAULTS.items():
         if not hasattr(args, name):
             setattr(args, name, default)
     return args
-
-
-def refuse_if_read_only(args: argparse.Namespace, ctx: Context, what: str) -> str:
-    """The profile's name, after checking every way to ask for read-only: ``--read-only``
-    (before or after the command), the profile's ``read_only`` and ``ui.read_only``.
-
-    Refused (exit 1, one line saying which) before anything reaches the server.
-    """
-    from auren_tui.core.config import load_config
-
-    config = load_config(ctx.locations)
-    profile = config.profile(args.profile or config.ui.default_profile or "local")
-    if args.read_only:
-        why = "--read-only was given"
-    elif profile.read_only:
-        why = f"profile {profile.name!r} is read-only (read_only = true)"
-    elif config.ui.read_only:
-        why = "[ui] read_only = true in config.toml"
-    else:
-        return profile.name
-    raise CliError(f"{why}: {what} changes the server; refused (nothing was sent)")
 
 
 def run_command(args: argparse.Namespace, ctx: Context | None = None) -> int:
     """Run the handler the parser chose; every error becomes one line and an exit status."""
     ctx = ctx or Context.from_env()
     resolve_options(args)
-    if args.ssh_config is not None:
-        ctx.locations = replace(ctx.locations, ssh_config=args.ssh_config.expanduser().absolute())
+    ctx.locations = ctx.locations.with_ssh_config(args.ssh_config)
     handler: Handler = args.handler
     debug = bool(getattr(args, "debug", False))
     _quiet_libraries(debug, ctx)
@@ -168,7 +177,7 @@ def run_command(args: argparse.Namespace, ctx: Context | None = None) -> int:
         _report(ctx, str(exc), exc, debug)
         return code
     except Exception as exc:
-        if _is_secret_error(exc):
+        if _is_one_line_error(exc):
             _report(ctx, str(exc), exc, debug)
         else:
             first = (str(exc).strip().splitlines() or [""])[0]
@@ -192,10 +201,25 @@ def _quiet_libraries(debug: bool, ctx: Context) -> None:
         root.addHandler(logging.NullHandler())  # no "last resort" printing to stderr
 
 
-def _is_secret_error(exc: BaseException) -> bool:
+# The core's errors that already are one line an operator can act on (exit 1).
+_ONE_LINE_ERRORS = (
+    ("auren_tui.core.session", "ReadOnlyRefused"),
+    ("auren_tui.core.session", "ConnectFailed"),
+    ("auren_tui.core.secrets", "SecretError"),
+    ("auren_tui.core.backend.webhooks", "SecretMissing"),
+    ("auren_tui.core.kafka.client", "KafkaError"),
+    ("auren_tui.core.kafka.consumer", "KafkaError"),
+)
+
+
+def _is_one_line_error(exc: BaseException) -> bool:
     # Only a loaded module can have raised one; importing it here would load keyring.
-    module = sys.modules.get("auren_tui.core.secrets")
-    return module is not None and isinstance(exc, module.SecretError)
+    for module_name, name in _ONE_LINE_ERRORS:
+        module = sys.modules.get(module_name)
+        cls = getattr(module, name, None)
+        if isinstance(cls, type) and isinstance(exc, cls):
+            return True
+    return False
 
 
 def _report(ctx: Context, message: str, exc: BaseException, debug: bool) -> None:

@@ -16,7 +16,6 @@ from dataclasses import replace
 from auren_tui.cli import (
     EXIT_FAILURE,
     EXIT_OK,
-    CliError,
     Commands,
     Context,
     Parser,
@@ -130,37 +129,6 @@ class _WithoutDocker:
         self._inner.close()
 
 
-def _one_line(exc: BaseException) -> str:
-    from auren_tui.core.health.checks import describe_error
-
-    if isinstance(exc, OSError):
-        return describe_error(exc)
-    text = " ".join(str(exc).split())
-    return text or describe_error(exc)
-
-
-def open_profile(name: str | None, ctx: Context) -> tuple[Connection, Catalog]:
-    """The connection and catalog of profile ``name`` (ConfigError for config problems)."""
-    from auren_tui.core.config import load_config
-    from auren_tui.core.transport.connection import LocalConnection
-
-    config = load_config(ctx.locations)
-    profile = config.profile(name or config.ui.default_profile or "local")
-    catalog = profile.catalog.with_overrides(profile.service_overrides)
-    if profile.is_local:
-        return LocalConnection(docker_host=profile.docker_host), catalog
-    try:
-        from auren_tui.core.backend.live import open_connection
-    except ImportError:
-        raise UsageError(
-            f"profile {profile.name!r}: remote profiles are not available in this build"
-        ) from None
-    try:
-        return open_connection(profile, ctx.locations, ctx.secrets()), catalog
-    except Exception as exc:
-        raise CliError(f"cannot connect to {profile.target}: {_one_line(exc)}") from exc
-
-
 # ---- output -------------------------------------------------------------------------------
 
 
@@ -244,15 +212,13 @@ def handle(args: argparse.Namespace, ctx: Context) -> int:
     timeout = DEFAULT_TIMEOUT if args.timeout is None else args.timeout
     if not timeout > 0:
         raise UsageError("--timeout must be a positive number of seconds")
-    connection, catalog = open_profile(args.profile, ctx)
-    try:
-        catalog = apply_options(catalog, args.catalog_port, args.only)
+    with ctx.session(args) as session:
+        connection = session.connection()
+        catalog = apply_options(session.catalog, args.catalog_port, args.only)
         if args.no_docker:
             connection = _WithoutDocker(connection)
         with Collector(connection, catalog, timeout=timeout) as collector:
             snapshot = collector.collect()
-    finally:
-        connection.close()
     ctx.say(snapshot_json(snapshot) if args.json else format_table(snapshot))
     for error in snapshot.errors:
         ctx.warn(error)

@@ -17,6 +17,7 @@ from auren_tui.core.config import (
     load_config,
     save_config,
 )
+from auren_tui.core.session import Session, open_session
 from auren_tui.core.transport.sshconfig import SshConfigError, parse_jump
 
 if TYPE_CHECKING:
@@ -233,8 +234,13 @@ def _ordered(config: AppConfig) -> list[Profile]:
 def cmd_show(args: argparse.Namespace, ctx: Context) -> int:
     """The profile as the connection will use it: each SSH value resolved (profile,
     then the SSH config, then defaults) with where it came from."""
-    config = load_config(ctx.locations)
-    p = config.profile(args.name)
+    with open_session(ctx.locations, args.name, secrets=ctx.secrets) as session:
+        _show(session, ctx)
+    return 0
+
+
+def _show(session: Session, ctx: Context) -> None:
+    p, config = session.profile, session.config
     lines: list[tuple[str, str]] = [("name", p.name)]
     if p.is_local:
         lines.append(("target", "this machine (no SSH)"))
@@ -245,7 +251,7 @@ def cmd_show(args: argparse.Namespace, ctx: Context) -> int:
         ("docker host", p.docker_host or "-"),
         ("docker cmd", p.docker_command),
         ("default", "yes" if config.ui.default_profile == p.name else "no"),
-        ("secrets", _secret_names(ctx, p.name)),
+        ("secrets", _secret_names(session)),
     ]
     for label, value in lines:
         ctx.say(f"{label + ':':<17}{value}")
@@ -256,7 +262,6 @@ def cmd_show(args: argparse.Namespace, ctx: Context) -> int:
         mark = "  (overridden)" if s.name in p.service_overrides else ""
         check = f"{s.check} {s.path}".rstrip()
         ctx.say(f"  {s.name:<11}{s.container:<22}{s.host}:{s.port:<7}{check}{mark}")
-    return 0
 
 
 def _show_route(p: Profile, ctx: Context) -> None:
@@ -279,11 +284,11 @@ def _show_route(p: Profile, ctx: Context) -> None:
         ctx.warn(warning)
 
 
-def _secret_names(ctx: Context, profile: str) -> str:
+def _secret_names(session: Session) -> str:
     from auren_tui.core.secrets import SecretError  # lazy: loads keyring
 
     try:
-        names = ctx.secrets().names(profile)
+        names = session.secrets().names(session.name)
     except SecretError as exc:
         return f"(keyring unavailable: {exc})"
     return ", ".join(names) if names else "(none)"
@@ -326,16 +331,18 @@ def cmd_remove(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def cmd_trust(args: argparse.Namespace, ctx: Context) -> int:
-    config = load_config(ctx.locations)
-    profile = config.profile(args.name)
-    if profile.is_local:
-        raise UsageError("'local' reaches this machine without SSH: there is no host key to trust")
-    # Lazy: paramiko loads for this command only.
-    from auren_tui.core.transport.trust import trust_host
+    with open_session(ctx.locations, args.name, secrets=ctx.secrets) as session:
+        profile = session.profile
+        if profile.is_local:
+            raise UsageError(
+                "'local' reaches this machine without SSH: there is no host key to trust"
+            )
+        # Lazy: paramiko loads for this command only.
+        from auren_tui.core.transport.trust import trust_host
 
-    def secret(name: str) -> SecretStr | None:
-        return ctx.secrets().get(profile.name, name)
+        def secret(name: str) -> SecretStr | None:
+            return session.secrets().get(profile.name, name)
 
-    return trust_host(
-        profile, ctx.locations, assume_yes=args.yes, out=ctx.out, inp=ctx.stdin, secrets=secret
-    )
+        return trust_host(
+            profile, ctx.locations, assume_yes=args.yes, out=ctx.out, inp=ctx.stdin, secrets=secret
+        )

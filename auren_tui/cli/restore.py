@@ -9,8 +9,9 @@ rolled back or failed, 2 usage/config errors.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from auren_tui.cli import (
@@ -20,16 +21,14 @@ from auren_tui.cli import (
     Commands,
     Context,
     UsageError,
-    refuse_if_read_only,
 )
 from auren_tui.cli import common_options as _common
 
 if TYPE_CHECKING:
-    from auren_tui.core.catalog import Catalog
     from auren_tui.core.config import Profile
     from auren_tui.core.restore.spec import RunSpec
     from auren_tui.core.restore.store import SpecStore
-    from auren_tui.core.transport.connection import Connection
+    from auren_tui.core.session import Session
 
 T = TypeVar("T")
 
@@ -87,23 +86,15 @@ def register(commands: Commands) -> None:
 
 class Target:
     """A profile's Docker Engine, its catalog, spec store and secrets (the CLI's face of
-    ``core.restore.session.DockerTarget``: its errors become CLI errors)."""
+    ``core.restore.target.DockerTarget``: its errors become CLI errors)."""
 
-    def __init__(self, args: argparse.Namespace, ctx: Context) -> None:
-        from auren_tui.cli.health import open_profile
-        from auren_tui.core.config import load_config
+    def __init__(self, session: Session) -> None:
         from auren_tui.core.restore.target import DockerTarget
 
-        config = load_config(ctx.locations)
-        self.profile: Profile = config.profile(args.profile or config.ui.default_profile or "local")
-        self.read_only = self.profile.read_only or config.ui.read_only
-        self.ctx = ctx
-        self.connection: Connection
-        self.catalog: Catalog
-        self.connection, self.catalog = open_profile(self.profile.name, ctx)
+        self.profile: Profile = session.profile
         self.core = DockerTarget(
-            self.connection, self.catalog, self.profile.name, ctx.locations, ctx.secrets,
-            local=self.profile.is_local, where=self.profile.target,
+            session.connection(), session.catalog, session.name, session.locations,
+            session.secrets, local=self.profile.is_local, where=self.profile.target,
         )  # fmt: skip
         self.store: SpecStore = self.core.store
 
@@ -113,15 +104,19 @@ class Target:
     def docker(self) -> Any:
         return _cli_errors(self.core.docker)
 
-    def inspect(self, service: str) -> tuple[dict[str, Any], dict[str, Any]]:
-        return _cli_errors(self.core.inspect, service)
 
-    def env_of(self, spec: RunSpec) -> dict[str, str]:
-        return _cli_errors(self.core.env_of, spec)
-
-    def close(self) -> None:
-        self.core.close()
-        self.connection.close()
+@contextlib.contextmanager
+def open_target(args: argparse.Namespace, ctx: Context, changes: str = "") -> Iterator[Target]:
+    """The profile's target, refused first (nothing opened) when ``changes`` names a change
+    and the session is read-only; closed on leaving."""
+    with ctx.session(args) as session:
+        if changes:
+            session.refuse_if_read_only(changes)
+        target = Target(session)
+        try:
+            yield target
+        finally:
+            target.core.close()
 
 
 def _cli_errors(fn: Callable[..., T], *args: Any) -> T:
@@ -150,11 +145,8 @@ def _health(container: dict[str, Any]) -> str:
 
 
 def handle_capture(args: argparse.Namespace, ctx: Context) -> int:
-    target = Target(args, ctx)
-    try:
+    with open_target(args, ctx) as target:
         saved, health, secrets = _cli_errors(target.core.capture, args.service, args.force)
-    finally:
-        target.close()
     where = target.store.path(saved.service, saved.version)
     note = f", {secrets} env secrets in the keyring" if secrets else ""
     ctx.say(f"captured {saved.service} v{saved.version} ({health}){note}: {where}")
@@ -187,14 +179,13 @@ def describe(spec: RunSpec) -> list[str]:
 
 
 def handle_show(args: argparse.Namespace, ctx: Context) -> int:
-    from auren_tui.core.config import load_config
     from auren_tui.core.restore.spec import SpecError
     from auren_tui.core.restore.store import SpecStore
 
-    config = load_config(ctx.locations)
-    profile = config.profile(args.profile or config.ui.default_profile or "local")
+    with ctx.session(args) as session:
+        store = SpecStore(ctx.locations, session.name)
     try:
-        spec = SpecStore(ctx.locations, profile.name).load(args.service, args.version)
+        spec = store.load(args.service, args.version)
     except SpecError as exc:
         raise CliError(str(exc)) from None
     ctx.say(json.dumps(spec.to_json(), indent=2) if args.json else "\n".join(describe(spec)))
@@ -206,11 +197,8 @@ def running_diff(target: Target, service: str) -> tuple[RunSpec, list[Any], dict
 
 
 def handle_diff(args: argparse.Namespace, ctx: Context) -> int:
-    target = Target(args, ctx)
-    try:
+    with open_target(args, ctx) as target:
         known, changes, container = running_diff(target, args.service)
-    finally:
-        target.close()
     ctx.say(f"{known.container} ({_health(container)}) against known-good v{known.version}:")
     for change in changes:
         ctx.say("  " + change.line())
@@ -220,12 +208,10 @@ def handle_diff(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def handle_history(args: argparse.Namespace, ctx: Context) -> int:
-    from auren_tui.core.config import load_config
     from auren_tui.core.restore.store import SpecStore
 
-    config = load_config(ctx.locations)
-    profile = config.profile(args.profile or config.ui.default_profile or "local")
-    specs = SpecStore(ctx.locations, profile.name).history(args.service)
+    with ctx.session(args) as session:
+        specs = SpecStore(ctx.locations, session.name).history(args.service)
     if not specs:
         raise CliError(f"no known-good spec for {args.service}")
     for spec in specs:
@@ -240,10 +226,7 @@ def handle_restore(args: argparse.Namespace, ctx: Context) -> int:
     from auren_tui.core.restore.engine import STEPS, RestoreError
 
     what = "breaking a lock" if args.break_lock else "pruning" if args.prune else "restore"
-    if not args.dry_run:
-        refuse_if_read_only(args, ctx, what)  # before any connection is opened
-    target = Target(args, ctx)
-    try:
+    with open_target(args, ctx, "" if args.dry_run else what) as target:
         name = target.container_of(args.service)
         if args.break_lock:
             return _break_lock(args, ctx, target, name)
@@ -292,8 +275,6 @@ def handle_restore(args: argparse.Namespace, ctx: Context) -> int:
             outcome = restorer.run(recover=recovery is not None)
         except RestoreError as exc:
             raise CliError(str(exc)) from None
-    finally:
-        target.close()
     if outcome.recovered:
         ctx.say(f"note: {outcome.recovered}")
     if outcome.lock_held:

@@ -49,11 +49,11 @@ def cmd_set(args: argparse.Namespace, ctx: Context) -> int:
 
     profile = check_name(args.profile)
     name = check_name(args.name, "secret")
-    load_config(ctx.locations).profile(profile)
-    store = ctx.secrets()
-    store.check_backend()  # refuse before the operator types anything
-    value = _read_value(ctx, f"{profile}/{name}")
-    store.set(profile, name, value)
+    with ctx.session(args) as session:  # the profile must exist
+        store = session.secrets()
+        store.check_backend()  # refuse before the operator types anything
+        value = _read_value(ctx, f"{profile}/{name}")
+        store.set(profile, name, value)
 
     ctx.say(f"stored {profile}/{name} ({hint(value)})")
     return 0

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from auren_tui.core.catalog import Catalog
     from auren_tui.core.kafka.consumer import TailRequest
     from auren_tui.core.kafka.filters import Matcher
+    from auren_tui.core.session import Session
     from auren_tui.core.transport.connection import Connection
 
 RECOVERED = "broker reachable again"
@@ -108,39 +109,34 @@ def bootstrap_for(catalog: Catalog, given: str | None) -> str:
         if not sep or not host or not port.isdigit():
             raise UsageError(f"--bootstrap {given!r}: expected HOST:PORT, e.g. auren-kafka:9092")
         return given
-    for spec in catalog.services:
-        if spec.role == "kafka" or spec.check == "kafka":
-            return f"{spec.host}:{spec.port}"
+    address = catalog.kafka_address()
+    if address is not None:
+        return address
     raise UsageError("the profile's catalog has no kafka service; pass --bootstrap HOST:PORT")
 
 
-def _open(args: argparse.Namespace, ctx: Context) -> tuple[Connection, str]:
-    from auren_tui.cli.health import open_profile
-
+def _check_timeout(args: argparse.Namespace) -> None:
     if not args.timeout > 0:
         raise UsageError("--timeout must be a positive number of seconds")
     if not getattr(args, "debug", False):
         # aiokafka logs every failed reconnect; the status line says it once.
         logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
-    connection, catalog = open_profile(args.profile, ctx)
-    try:
-        return connection, bootstrap_for(catalog, args.bootstrap)
-    except BaseException:
-        connection.close()
-        raise
+
+
+def _open(session: Session, args: argparse.Namespace) -> tuple[Connection, str]:
+    """The session's connection and the broker's address (a usage error without one)."""
+    connection = session.connection()
+    return connection, bootstrap_for(session.catalog, args.bootstrap)
 
 
 def handle_topics(args: argparse.Namespace, ctx: Context) -> int:
-    from auren_tui.core.kafka.client import KafkaError, list_topics
+    from auren_tui.core.kafka.client import list_topics
     from auren_tui.core.transport.loop import run_tunnelled
 
-    connection, bootstrap = _open(args, ctx)
-    try:
+    _check_timeout(args)
+    with ctx.session(args) as session:
+        connection, bootstrap = _open(session, args)
         topics = run_tunnelled(connection, lambda: list_topics(bootstrap, args.timeout, args.all))
-    except KafkaError as exc:
-        raise CliError(str(exc)) from None
-    finally:
-        connection.close()
     if args.json:
         ctx.say(
             json.dumps(
@@ -167,9 +163,7 @@ def handle_topics(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def handle_tail(args: argparse.Namespace, ctx: Context) -> int:
-    from auren_tui.core.kafka.client import KafkaError
     from auren_tui.core.kafka.consumer import TailRequest
-    from auren_tui.core.transport.loop import run_tunnelled
 
     try:
         start = parse_start(args.start)
@@ -178,22 +172,36 @@ def handle_tail(args: argparse.Namespace, ctx: Context) -> int:
         raise UsageError(str(exc)) from None
     if args.count is not None and args.count < 1:
         raise UsageError("--count must be at least 1")
+    _check_timeout(args)
     writer = _writer(args, matcher, ctx)  # forked before any thread or connection exists
-    try:
-        connection, bootstrap = _open(args, ctx)
-    except BaseException:
-        if writer is not None:
-            writer.abandon()
-        raise
-    request = TailRequest(
-        bootstrap,
-        args.topics,
-        start,
-        partitions=args.partition,
-        exit_at_end=args.exit_at_end,
-        connect_timeout=args.timeout,
-        raw=True,
-    )
+    with contextlib.ExitStack() as stack:
+        try:
+            session = stack.enter_context(ctx.session(args))
+            connection, bootstrap = _open(session, args)
+        except BaseException:
+            if writer is not None:
+                writer.abandon()
+            raise
+        request = TailRequest(
+            bootstrap, args.topics, start, partitions=args.partition,
+            exit_at_end=args.exit_at_end, connect_timeout=args.timeout, raw=True,
+        )  # fmt: skip
+        return _tail(args, ctx, connection, request, matcher, writer)
+
+
+def _tail(
+    args: argparse.Namespace,
+    ctx: Context,
+    connection: Connection,
+    request: TailRequest,
+    matcher: Matcher | None,
+    writer: LineWriter | None,
+) -> int:
+    """Print the records of ``request``; a broker failure is raised once every record
+    read so far is written."""
+    from auren_tui.core.kafka.client import KafkaError
+    from auren_tui.core.transport.loop import run_tunnelled
+
     failed: BaseException | None = None
     try:
         run_tunnelled(connection, lambda: _print(request, matcher, args, ctx, writer))
@@ -210,8 +218,6 @@ def handle_tail(args: argparse.Namespace, ctx: Context) -> int:
         if writer is not None:
             writer.abandon()  # Ctrl-C: stop now, the lines in flight are not wanted
         raise
-    finally:
-        connection.close()
     # Every record read so far is written before the command ends, an error included.
     if writer is not None and writer.close() not in (0, PIPE_CLOSED):
         return EXIT_FAILURE  # the writer said why, in one line

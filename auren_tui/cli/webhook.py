@@ -23,7 +23,6 @@ from auren_tui.cli import (
     Commands,
     Context,
     UsageError,
-    refuse_if_read_only,
 )
 from auren_tui.cli import common_options as _common
 from auren_tui.core.config import ConfigError
@@ -31,16 +30,18 @@ from auren_tui.core.webhooks.client import (
     PRESETS,
     NegativeKind,
     WebhookRequest,
-    build,
     check_kind,
 )
 from auren_tui.core.webhooks.signing import PROVIDERS, Provider, SigningError, check_provider
 
 if TYPE_CHECKING:
-    from pydantic import SecretStr
+    from collections.abc import Callable
+    from contextlib import AbstractContextManager
 
+    from auren_tui.core.backend.webhooks import Sent
     from auren_tui.core.catalog import Catalog
-    from auren_tui.core.transport.connection import Connection
+    from auren_tui.core.session import Session
+    from auren_tui.core.webhooks.load import LoadSpec, LoadStats
 
 
 def register(commands: Commands) -> None:
@@ -111,16 +112,6 @@ def _target(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def secret_for(ctx: Context, profile: str, provider: Provider) -> SecretStr:
-    from auren_tui.core.backend.webhooks import SecretMissing
-    from auren_tui.core.backend.webhooks import secret_for as lookup
-
-    try:
-        return lookup(profile, provider, ctx.secrets)
-    except SecretMissing as exc:
-        raise CliError(str(exc)) from None
-
-
 def _address(catalog: Catalog, given: str | None) -> tuple[str, int]:
     if given:
         host, sep, port = given.rpartition(":")
@@ -135,27 +126,19 @@ def _address(catalog: Catalog, given: str | None) -> tuple[str, int]:
         raise UsageError(f"{exc}; pass --bridge HOST:PORT") from None
 
 
-def _profile_name(args: argparse.Namespace, ctx: Context) -> str:
-    """The profile's name; refuses when it (or ``--read-only``) is read-only: sending
-    webhooks stores events on the server."""
-    from auren_tui.core.config import load_config
-
-    if not args.dry_run:
-        # Webhooks store events on the server; --dry-run shows what would be sent.
-        return refuse_if_read_only(args, ctx, "sending webhooks")
-    config = load_config(ctx.locations)
-    return config.profile(args.profile or config.ui.default_profile or "local").name
-
-
-def _open(args: argparse.Namespace, ctx: Context) -> tuple[str, Connection, Catalog]:
-    from auren_tui.cli.health import open_profile
-
+def _open(args: argparse.Namespace, ctx: Context) -> AbstractContextManager[Session]:
+    """The profile's session (aiokafka's reconnect noise off unless ``--debug``)."""
     if not getattr(args, "debug", False):
         # aiokafka logs every failed connect; the error line says it once.
         logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
-    name = _profile_name(args, ctx)
-    connection, catalog = open_profile(name, ctx)
-    return name, connection, catalog
+    return ctx.session(args)
+
+
+def _refuse(args: argparse.Namespace, session: Session) -> None:
+    """Refused when read-only, before anything reaches the server (``--dry-run`` is not)."""
+    if not args.dry_run:
+        # Webhooks store events on the server; --dry-run shows what would be sent.
+        session.refuse_if_read_only("sending webhooks")
 
 
 def _show_request(ctx: Context, request: WebhookRequest) -> None:
@@ -190,10 +173,8 @@ def _body(args: argparse.Namespace, ctx: Context, provider: Provider) -> tuple[b
 
 def handle_send(args: argparse.Namespace, ctx: Context) -> int:
     from auren_tui.cli.tail import bootstrap_for
-    from auren_tui.core.kafka.client import KafkaError
-    from auren_tui.core.transport.loop import run_tunnelled
+    from auren_tui.core.backend.webhooks import Outgoing, prepare, send
     from auren_tui.core.webhooks import saved
-    from auren_tui.core.webhooks.client import Sender
 
     provider = check_provider(args.source)
     body, negative = _body(args, ctx, provider)
@@ -207,63 +188,27 @@ def handle_send(args: argparse.Namespace, ctx: Context) -> int:
         except (ConfigError, UnicodeDecodeError) as exc:
             raise UsageError(f"--save {args.save!r}: {exc}") from None
         print(f"saved {path}", file=ctx.err)
-    if args.dry_run:
-        secret = secret_for(ctx, _profile_name(args, ctx), provider)
-        if negative == "replay":
-            first = build(provider, body, secret)
-            _show_request(ctx, build(provider, body, secret, "replay", last=first))
-        else:
-            _show_request(ctx, build(provider, body, secret, negative))
-        ctx.say("dry run: nothing sent")
-        return EXIT_OK
-    profile, connection, catalog = _open(args, ctx)
-    try:
-        secret = secret_for(ctx, profile, provider)
-        host, port = _address(catalog, args.bridge)
-        bootstrap = bootstrap_for(catalog, args.bootstrap) if args.trace else ""
-
-        async def go() -> dict[str, Any]:
-            async with Sender(connection, host, port) as sender:
-                if negative == "replay":
-                    first = build(provider, body, secret)
-                    await sender.send(first)
-                    request = build(provider, body, secret, "replay", last=first)
-                else:
-                    request = build(provider, body, secret, negative)
-                if not args.trace:
-                    return {"request": request, "response": await sender.send(request)}
-                from auren_tui.core.webhooks.trace import KafkaTrace
-
-                async with KafkaTrace(bootstrap, args.topic) as trace:
-                    trace.mark_sent()
-                    response = await sender.send(request)
-                    found = None
-                    if response.status == 202 and response.event_id:
-                        found = await trace.find(response.event_id)
-                    return {
-                        "request": request,
-                        "response": response,
-                        "trace": found,
-                        "traced": True,
-                    }
-
-        result = run_tunnelled(connection, go)
-    except KafkaError as exc:
-        raise CliError(str(exc)) from None
-    finally:
-        connection.close()
-    return _report_send(result, ctx, args.json, negative)
+    out = Outgoing(provider, body, negative)
+    with _open(args, ctx) as session:
+        _refuse(args, session)
+        secret = session.webhook_secret(provider)
+        if args.dry_run:
+            _show_request(ctx, prepare(out, secret)[1])
+            ctx.say("dry run: nothing sent")
+            return EXIT_OK
+        connection = session.connection()
+        bridge = _address(session.catalog, args.bridge)
+        bootstrap = bootstrap_for(session.catalog, args.bootstrap) if args.trace else ""
+        topic = args.topic if args.trace else None
+        sent = send(connection, bridge, lambda: bootstrap, out, secret, topic, strict_trace=True)
+    return _report_send(sent, ctx, args.json)
 
 
-def _report_send(
-    result: dict[str, Any], ctx: Context, as_json: bool, negative: NegativeKind
-) -> int:
-    request, response = result["request"], result["response"]
+def _report_send(sent: Sent, ctx: Context, as_json: bool) -> int:
+    request, response, traced = sent.request, sent.response, sent.trace
+    negative = request.kind
     preset = PRESETS[negative]
-    ok = response.status == preset.expect_status and (
-        preset.expect_word is None or response.word == preset.expect_word
-    )
-    traced = result.get("trace")
+    ok = preset.accepts(response)
     if as_json:
         out: dict[str, Any] = {
             "provider": request.provider,
@@ -279,7 +224,7 @@ def _report_send(
             "headers": request.shown_headers(),
             "body_bytes": len(request.body),
         }
-        if result.get("traced"):
+        if sent.traced:
             out["kafka"] = (
                 None
                 if traced is None
@@ -293,45 +238,32 @@ def _report_send(
         ctx.say(json.dumps(out, indent=2))
     else:
         ctx.say(f"{request.provider} {negative}: {response.summary()}")
-        if result.get("traced"):
-            ctx.say(traced.line() if traced else "not seen in Kafka within 10 s")
-    if result.get("traced") and traced is None and response.status == 202:
+        line = sent.trace_line()
+        if line is not None:
+            ctx.say(line)
+    if sent.traced and traced is None and response.status == 202:
         return EXIT_FAILURE
     return EXIT_OK if ok else EXIT_FAILURE
 
 
 def handle_check(args: argparse.Namespace, ctx: Context) -> int:
-    from auren_tui.core.transport.loop import run_tunnelled
-    from auren_tui.core.webhooks.client import Sender, run_suite
+    from auren_tui.core.backend.webhooks import suite
     from auren_tui.core.webhooks.templates import render
 
     providers = [check_provider(p) for p in (args.source or PROVIDERS)]
     if args.dry_run:
         for provider in providers:
             for preset in PRESETS.values():
-                want = f"{preset.expect_status}" + (
-                    f" {preset.expect_word}" if preset.expect_word else ""
-                )
-                ctx.say(f"{provider:<9} {preset.kind:<15} {preset.title} -> expect {want}")
+                line = f"{provider:<9} {preset.kind:<15} {preset.title}"
+                ctx.say(f"{line} -> expect {preset.expected}")
         ctx.say("dry run: nothing sent")
         return EXIT_OK
-    profile, connection, catalog = _open(args, ctx)
-    try:
-        host, port = _address(catalog, args.bridge)
-        secrets = {p: secret_for(ctx, profile, p) for p in providers}
-
-        async def go() -> list[Any]:
-            results = []
-            async with Sender(connection, host, port) as sender:
-                for provider in providers:
-                    results += await run_suite(
-                        sender, provider, secrets[provider], render(provider)
-                    )
-            return results
-
-        results = run_tunnelled(connection, go)
-    finally:
-        connection.close()
+    with _open(args, ctx) as session:
+        _refuse(args, session)
+        connection = session.connection()
+        bridge = _address(session.catalog, args.bridge)
+        runs = [(p, session.webhook_secret(p), render(p)) for p in providers]
+        results = suite(connection, bridge, runs)
     if args.json:
         ctx.say(json.dumps([
             {"provider": r.request.provider, "check": r.preset.kind, "ok": r.ok,
@@ -350,8 +282,7 @@ def handle_check(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def handle_load(args: argparse.Namespace, ctx: Context) -> int:
-    from auren_tui.core.transport.loop import local_end, run_tunnelled
-    from auren_tui.core.webhooks.load import LoadSpec, LoadStats, run_load
+    from auren_tui.core.webhooks.load import LoadSpec
     from auren_tui.core.webhooks.templates import render
 
     provider = check_provider(args.source)
@@ -371,11 +302,25 @@ def handle_load(args: argparse.Namespace, ctx: Context) -> int:
             ctx.err.write(f"\r{stats.done}/{stats.total}  {stats.rate:,.0f} req/s   ")
             ctx.err.flush()
 
-    name = _profile_name(args, ctx)
+    with _open(args, ctx) as session:
+        _refuse(args, session)
+        return _load(args, ctx, session, spec, progress)
+
+
+def _load(
+    args: argparse.Namespace,
+    ctx: Context,
+    session: Session,
+    spec: LoadSpec,
+    progress: Callable[[LoadStats], None],
+) -> int:
+    from auren_tui.core.backend.webhooks import load
+
+    tty = ctx.err.isatty()
     rate = f" at {args.rate:g}/s" if args.rate else ""
     plan = (
-        f"{args.requests} signed {provider} webhooks{rate}, {args.concurrency} at a time, to the "
-        f"bridge of profile {name!r}: each is stored as a new event"
+        f"{args.requests} signed {spec.provider} webhooks{rate}, {args.concurrency} at a time, "
+        f"to the bridge of profile {session.name!r}: each is stored as a new event"
     )
     if args.dry_run:
         ctx.say(plan)
@@ -387,18 +332,9 @@ def handle_load(args: argparse.Namespace, ctx: Context) -> int:
         print(f"{plan}. Go ahead? [y/N] ", end="", file=ctx.err, flush=True)
         if ctx.stdin.readline().strip().lower() not in ("y", "yes"):
             raise CliError("not confirmed; nothing sent")
-    profile, connection, catalog = _open(args, ctx)
-    try:
-        secret = secret_for(ctx, profile, provider)
-        host, port = _address(catalog, args.bridge)
-
-        async def go() -> LoadStats:
-            lhost, lport = await local_end(connection, host, port)
-            return await run_load(lhost, lport, spec, secret, progress, authority=f"{host}:{port}")
-
-        stats = run_tunnelled(connection, go)
-    finally:
-        connection.close()
+    connection = session.connection()
+    secret = session.webhook_secret(spec.provider)
+    stats = load(connection, _address(session.catalog, args.bridge), spec, secret, progress)
     if tty:
         ctx.err.write("\n")
     summary = stats.summary()

@@ -53,6 +53,18 @@ class Catalog:
     def by_role(self, role: str) -> ServiceSpec | None:
         return next((s for s in self.services if s.role == role), None)
 
+    def kafka_address(self) -> str | None:
+        """The broker as the server sees it (``host:port``), or None without a kafka service."""
+        for spec in self.services:
+            if spec.role == "kafka" or spec.check == "kafka":
+                return f"{spec.host}:{spec.port}"
+        return None
+
+    def bridge_address(self) -> tuple[str, int] | None:
+        """The bridge as the server sees it, or None without a bridge service."""
+        spec = self.by_role("bridge")
+        return None if spec is None else (spec.host, spec.port)
+
     def with_overrides(self, overrides: dict[str, dict[str, object]]) -> Catalog:
         """Defaults with per-service fields replaced (unknown services are added)."""
         out = {s.name: s for s in self.services}

@@ -7,7 +7,7 @@ XDG variables); nothing else in the code builds a path of its own.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 APP = "auren-tui"
@@ -42,6 +42,13 @@ class Locations:
             _xdg("XDG_STATE_HOME", ".local/state") / APP,
             _xdg("XDG_CACHE_HOME", ".cache") / APP,
         )
+
+    def with_ssh_config(self, path: Path | None) -> Locations:
+        """These locations reading ``path`` (``--ssh-config``, made absolute) as the SSH
+        config; unchanged when None."""
+        if path is None:
+            return self
+        return replace(self, ssh_config=path.expanduser().absolute())
 
     @property
     def config_file(self) -> Path:

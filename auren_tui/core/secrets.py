@@ -93,11 +93,13 @@ def check_backend(backend: KeyringBackend) -> KeyringBackend:
     return backend
 
 
-def hint(secret: SecretStr | None) -> str:
-    """What may be shown of a secret (``core.format.secret_hint``), or ``(none)``."""
+def hint(secret: SecretStr | None, mark: str = "****") -> str:
+    """The one policy for what may be shown of a secret (``core.format.secret_hint``):
+    ``mark`` and at most its last four characters; ``(none)`` without one. The CLI
+    writes ``****``, the TUI ``…``."""
     if secret is None:
         return "(none)"
-    return secret_hint(secret.get_secret_value())
+    return secret_hint(secret.get_secret_value(), mark=mark)
 
 
 def _one_line(exc: BaseException, scrub: str | None = None) -> str:

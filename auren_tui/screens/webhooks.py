@@ -31,30 +31,26 @@ from textual.widgets import (
 from textual.worker import Worker, WorkerState
 
 from auren_tui.core.backend.live import Backend
-from auren_tui.core.backend.webhooks import SecretMissing, Sent
+from auren_tui.core.backend.webhooks import Outgoing, SecretMissing, Sent, preview
 from auren_tui.core.paths import Locations
+from auren_tui.core.secrets import hint
 from auren_tui.core.webhooks.client import (
     CheckResult,
     NegativeKind,
     WebhookRequest,
     WebhookResponse,
-    build,
 )
-from auren_tui.core.webhooks.load import LoadSpec, LoadStats
 from auren_tui.core.webhooks.saved import SavedRequest
-from auren_tui.core.webhooks.signing import Provider, hint
+from auren_tui.core.webhooks.signing import Provider
 from auren_tui.core.webhooks.templates import DEFAULT_TEMPLATE, render
 from auren_tui.core.webhooks.trace import Traced
-from auren_tui.dialogs.webhook_dialogs import ConfirmLoad
-from auren_tui.screens.webhook_saved import SavedRequestsScreen
+from auren_tui.screens.webhook_load import LoadTestScreen
 from auren_tui.widgets.webhook_form import TITLES, BodyEditor, RequestControls
-from auren_tui.widgets.webhook_load import LoadPanel, LoadView, Reporter
-from auren_tui.widgets.webhook_request import RequestPreview, ResponseView, preview_request
+from auren_tui.widgets.webhook_load import LoadPanel
+from auren_tui.widgets.webhook_request import RequestPreview, ResponseView
 from auren_tui.widgets.webhook_suite import SuiteTable
 
 TRACE_TOPIC = "biometric-events"
-PROGRESS_EVERY = 0.1
-"""Seconds between progress messages at most (the generator reports every 0.2 s)."""
 READ_ONLY = "read-only: sending webhooks stores events on the server"
 
 
@@ -82,17 +78,7 @@ class SuiteDone(Message):
     results: list[CheckResult]
 
 
-@dataclass(eq=False)
-class LoadProgressed(Message):
-    view: LoadView
-
-
-@dataclass(eq=False)
-class LoadDone(Message):
-    stats: LoadStats
-
-
-class WebhooksScreen(SavedRequestsScreen):
+class WebhooksScreen(LoadTestScreen):
     CSS_PATH = "webhooks.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+s", "send", "Send", priority=True),
@@ -194,21 +180,17 @@ class WebhooksScreen(SavedRequestsScreen):
     def _preview(self) -> None:
         self.body_ok = self.query_one(BodyEditor).check()
         self._show_buttons()
-        preview = self.query_one(RequestPreview)
+        shown = self.query_one(RequestPreview)
         if not self.body_ok:
-            preview.show(None, "Fix the JSON to see the request.")
+            shown.show(None, "Fix the JSON to see the request.")
             return
         why = self.secret_errors.get(self.provider, "looking up the secret…")
-        request, note = preview_request(
-            self.provider,
-            self.body_text.encode(),
-            self.kind,
-            self.secrets.get(self.provider),
-            why,
-            self.last_valid,
-            self.clock(),
-        )
-        preview.show(request, note)
+        secret = self.secrets.get(self.provider)
+        shown.show(*preview(self._outgoing(), secret, why, self.clock()))
+
+    def _outgoing(self) -> Outgoing:
+        """The form's values, as the backend's pipeline takes them."""
+        return Outgoing(self.provider, self.body_text.encode(), self.kind, self.last_valid)
 
     def _show_buttons(self) -> None:
         ro = self.backend.read_only
@@ -224,7 +206,7 @@ class WebhooksScreen(SavedRequestsScreen):
         secret = self.secrets.get(self.provider)
         missing = self.secret_errors.get(self.provider)
         if secret is not None:
-            text.append(hint(secret))
+            text.append(hint(secret, mark="…"))
         elif missing:
             text.append(missing, style="bold red")
         else:
@@ -260,49 +242,40 @@ class WebhooksScreen(SavedRequestsScreen):
 
     # -- send ----------------------------------------------------------------------
 
-    def _refuse_if_read_only(self, what: str) -> bool:
+    def refuse_if_read_only(self, what: str) -> bool:
         if not self.backend.read_only:
             return False
         self.notify(f"{what} refused: {READ_ONLY}.", title="Read-only", severity="warning")
         return True
 
     def action_send(self) -> None:
-        if self._refuse_if_read_only("Send"):
+        if self.refuse_if_read_only("Send"):
             return
         if not self.body_ok:
             self.notify("The body is not valid JSON: fix it first.", severity="warning")
             return
         self.query_one(TabbedContent).active = "tab-request"
-        self.query_one(ResponseView).waiting(f"sending to {self._target()}…")
+        self.query_one(ResponseView).waiting(f"sending to {self.bridge_target()}…")
         self.traced = None
-        last = self.last_valid
-        if last is not None and last.provider != self.provider:
-            last = None
-        self._send(self.provider, self.body_text.encode(), self.kind, last)
+        self._send(self._outgoing())
 
-    def _target(self) -> str:
+    def bridge_target(self) -> str:
         try:
             return self.backend.webhook_target()
         except ValueError:
             return "the bridge"
 
     @work(thread=True, exclusive=True, group="send", exit_on_error=False)
-    def _send(
-        self, provider: Provider, body: bytes, kind: NegativeKind, last: WebhookRequest | None
-    ) -> None:
-        secret = self.backend.webhook_secret(provider)
-        if provider not in self.secrets:  # set meanwhile (`auren-tui secret set`)
-            self.post_message(SecretLooked(provider, secret, None))
-        if kind == "replay" and last is None:
-            last = build(provider, body, secret)
-            self.backend.send_webhook(last)
-        request = build(provider, body, secret, kind, last=last)
-        topic = self.trace_topic if kind == "valid" else None
+    def _send(self, out: Outgoing) -> None:
+        # The backend signs and sends (core/backend/webhooks.py); only a genuine
+        # request is followed into Kafka.
+        tracing = out.kind == "valid"
 
-        def answered(response: WebhookResponse) -> None:
-            self.post_message(Answered(request, response, topic is not None))
+        def answered(request: WebhookRequest, response: WebhookResponse) -> None:
+            self.post_message(Answered(request, response, tracing))
 
-        self.post_message(WebhookSent(self.backend.send_webhook(request, topic, answered)))
+        topic = self.trace_topic if tracing else None
+        self.post_message(WebhookSent(self.backend.send_webhook(out, topic, answered)))
 
     @on(Answered)
     def _answered(self, message: Answered) -> None:
@@ -312,6 +285,8 @@ class WebhooksScreen(SavedRequestsScreen):
     @on(WebhookSent)
     def _sent(self, message: WebhookSent) -> None:
         sent = message.sent
+        if sent.request.provider not in self.secrets:  # set meanwhile (`auren-tui secret set`)
+            self._look_up_secret(sent.request.provider)
         if sent.request.kind == "valid" and sent.response.status == 202:
             self.last_valid = sent.request
         self.traced = sent.trace
@@ -331,7 +306,7 @@ class WebhooksScreen(SavedRequestsScreen):
     # -- the negative suite ----------------------------------------------------------
 
     def action_suite(self) -> None:
-        if self._refuse_if_read_only("The negative suite"):
+        if self.refuse_if_read_only("The negative suite"):
             return
         self.query_one(TabbedContent).active = "tab-suite"
         self.query_one(SuiteTable).running()
@@ -355,51 +330,7 @@ class WebhooksScreen(SavedRequestsScreen):
                 severity="error",
             )
 
-    # -- the load test -----------------------------------------------------------------
-
-    def action_load(self) -> None:
-        self.query_one(TabbedContent).active = "tab-load"
-        self.query_one(LoadPanel).request()
-
-    @on(LoadPanel.Requested)
-    def _load_requested(self, message: LoadPanel.Requested) -> None:
-        if self._refuse_if_read_only("The load test"):
-            return
-        if self.load_running:
-            self.notify("A load test is running already.", severity="warning")
-            return
-        spec = LoadSpec(
-            self.provider, message.requests, message.concurrency, message.rate, self.template
-        )
-        target = self._target()
-
-        def decided(yes: bool | None) -> None:
-            if yes:
-                self.load_running = True
-                self.query_one(LoadPanel).started(spec.requests, target)
-                self._load(spec)
-
-        self.app.push_screen(
-            ConfirmLoad(spec.requests, TITLES[spec.provider], target, self.backend.profile_name),
-            decided,
-        )
-
-    @work(thread=True, exclusive=True, group="load", exit_on_error=False)
-    def _load(self, spec: LoadSpec) -> None:
-        report = Reporter(lambda view: self.post_message(LoadProgressed(view)), PROGRESS_EVERY)
-        self.post_message(LoadDone(self.backend.webhook_load(spec, report)))
-
-    @on(LoadProgressed)
-    def _load_progressed(self, message: LoadProgressed) -> None:
-        if self.load_running:
-            self.query_one(LoadPanel).progress(message.view)
-
-    @on(LoadDone)
-    def _load_done(self, message: LoadDone) -> None:
-        self.load_running = False
-        self.query_one(LoadPanel).finished(message.stats)
-
-    # -- saved requests (screens/webhook_saved.py) ---------------------------------------
+    # -- saved requests (screens/webhook_saved.py); the load test: screens/webhook_load.py
 
     def saved_form(self) -> SavedRequest | None:
         if not self.body_ok:

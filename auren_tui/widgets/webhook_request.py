@@ -8,19 +8,15 @@ from __future__ import annotations
 
 import json
 
-from pydantic import SecretStr
 from rich.text import Text
 from textual.widgets import Static
 
 from auren_tui.core.backend.webhooks import Sent
 from auren_tui.core.webhooks.client import (
     PRESETS,
-    NegativeKind,
     WebhookRequest,
     WebhookResponse,
-    build,
 )
-from auren_tui.core.webhooks.signing import Provider, SigningError
 
 SHOWN_BYTES = 2_000
 """Body bytes shown at most (an oversized body is 300 KiB)."""
@@ -65,18 +61,14 @@ class ResponseView(Static):
 
     def answered(self, request: WebhookRequest, response: WebhookResponse, tracing: bool) -> None:
         preset = PRESETS[request.kind]
-        expected = response.status == preset.expect_status and (
-            preset.expect_word is None or response.word == preset.expect_word
-        )
-        self.set_classes("good" if expected else "bad")
+        self.set_classes("good" if preset.accepts(response) else "bad")
         text = Text()
         if response.error:
             text.append(f"failed after {response.latency_ms:.0f} ms: {response.error}\n")
         else:
             text.append(f"{response.status}", style="bold")
             text.append(f" in {response.latency_ms:.1f} ms")
-        want = f"{preset.expect_status}" + (f" {preset.expect_word}" if preset.expect_word else "")
-        text.append(f"  ({request.kind}: expected {want})\n", style="dim")
+        text.append(f"  ({request.kind}: expected {preset.expected})\n", style="dim")
         if response.body:
             text.append(_pretty(response.body) + "\n")
         self._answer = text.copy()
@@ -101,29 +93,3 @@ def _pretty(body: bytes) -> str:
         return json.dumps(json.loads(body), indent=2)[:SHOWN_BYTES]
     except ValueError:
         return body[:SHOWN_BYTES].decode(errors="replace")
-
-
-def preview_request(
-    provider: Provider,
-    body: bytes,
-    kind: NegativeKind,
-    secret: SecretStr | None,
-    unsigned_why: str,
-    last: WebhookRequest | None,
-    now: float,
-) -> tuple[WebhookRequest | None, str]:
-    """The request the form would send now, and a note on what is special about it."""
-    if secret is None:
-        return build(provider, body, SecretStr(""), "unsigned"), f"not signed: {unsigned_why}"
-    note = ""
-    if last is not None and last.provider != provider:
-        last = None
-    if kind == "replay" and last is None:
-        note = "replay: a genuine request is sent first, then these bytes and headers again"
-        kind = "valid"
-    elif kind == "replay":
-        note = "replay of the last genuine request sent (its own bytes and headers)"
-    try:
-        return build(provider, body, secret, kind, last=last, now=now), note
-    except SigningError as exc:
-        return None, str(exc)

@@ -5,18 +5,12 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import DataTable
 
-from auren_tui.core.webhooks.client import PRESETS, SUITE_ORDER, CheckResult, Preset
-
-
-def expected(preset: Preset) -> str:
-    return f"{preset.expect_status}" + (f" {preset.expect_word}" if preset.expect_word else "")
+from auren_tui.core.webhooks.client import PRESETS, SUITE_ORDER, CheckResult
 
 
 def got(result: CheckResult) -> str:
     r = result.response
-    if r.error:
-        return r.error
-    return f"{r.status}" + (f" {r.word}" if r.word else "") + f" in {r.latency_ms:.0f} ms"
+    return r.answer if r.error else f"{r.answer} in {r.latency_ms:.0f} ms"
 
 
 class SuiteTable(DataTable[Text]):
@@ -30,9 +24,7 @@ class SuiteTable(DataTable[Text]):
         self.add_column("got", key="got", width=40)
         for kind in SUITE_ORDER:
             preset = PRESETS[kind]
-            self.add_row(
-                Text(kind), Text(preset.title), Text(expected(preset)), Text("-"), key=kind
-            )
+            self.add_row(Text(kind), Text(preset.title), Text(preset.expected), Text("-"), key=kind)
 
     def running(self) -> None:
         for kind in SUITE_ORDER:
@@ -58,6 +50,6 @@ class SuiteTable(DataTable[Text]):
         self._outcomes[kind] = outcome
         style = {"good": "bold green", "bad": "bold red"}.get(outcome, "")
         preset = PRESETS[kind]  # type: ignore[index]
-        cells = (kind, preset.title, expected(preset), answer)
+        cells = (kind, preset.title, preset.expected, answer)
         for column, value in zip(("check", "title", "expected", "got"), cells, strict=True):
             self.update_cell(kind, column, Text(value, style=style))

@@ -36,7 +36,6 @@ from auren_tui.core.secrets import (
     check_backend,
     hint,
 )
-from auren_tui.core.webhooks.signing import hint as signing_hint
 from tests.services.base import running
 from tests.services.keyring import RealKeyring, SecretServiceKeyring
 
@@ -135,7 +134,7 @@ def test_a_keyring_that_cannot_start_is_refused(monkeypatch: pytest.MonkeyPatch)
 )
 def test_hint_shows_at_most_the_last_four_and_at_most_a_quarter(value: str, shown: str) -> None:
     assert hint(SecretStr(value)) == shown
-    assert signing_hint(SecretStr(value)) == shown.replace("****", "…")
+    assert hint(SecretStr(value), mark="…") == shown.replace("****", "…")
     shown_chars = len(shown) - 4
     assert shown_chars <= len(value) / 4
 

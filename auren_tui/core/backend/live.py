@@ -11,12 +11,13 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import cycle
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from pydantic import SecretStr
 
+from auren_tui.core.backend import webhooks as webhook_backend
 from auren_tui.core.backend.containers import Containers, LiveContainers, ReplayContainers
-from auren_tui.core.backend.webhooks import OnProgress, OnResponse, Sent
+from auren_tui.core.backend.webhooks import OnProgress, OnResponse, Outgoing, Sent
 from auren_tui.core.catalog import Catalog
 from auren_tui.core.config import Profile
 from auren_tui.core.kafka.client import KafkaError, TopicInfo
@@ -25,10 +26,15 @@ from auren_tui.core.kafka.records import TailRecord
 from auren_tui.core.kafka.start import Start
 from auren_tui.core.model import ConnState, Snapshot
 from auren_tui.core.paths import Locations
-from auren_tui.core.transport.connection import Connection, LocalConnection
-from auren_tui.core.webhooks.client import CheckResult, WebhookRequest
+from auren_tui.core.session import SecretStoreFactory, os_keyring
+from auren_tui.core.session import open_connection as open_connection  # tests import it here
+from auren_tui.core.transport.connection import Connection
+from auren_tui.core.webhooks.client import CheckResult, bridge_address
 from auren_tui.core.webhooks.load import LoadSpec, LoadStats
 from auren_tui.core.webhooks.signing import Provider
+
+if TYPE_CHECKING:
+    from auren_tui.core.health.collector import Collector
 
 OnRecords = Callable[[list[TailRecord]], None]
 OnStatus = Callable[[TailStatus], None]
@@ -79,11 +85,12 @@ class Backend(Protocol):
 
     def send_webhook(
         self,
-        request: WebhookRequest,
+        out: Outgoing,
         trace_topic: str | None = None,
         on_response: OnResponse | None = None,
     ) -> Sent:
-        """Send ``request`` to the bridge; with ``trace_topic``, follow a 202 into Kafka
+        """Sign ``out`` with the provider's secret and send it to the bridge (the pipeline
+        of core/backend/webhooks.py); with ``trace_topic``, follow a 202 into Kafka
         (``on_response`` hears the answer before the trace ends)."""
         ...
 
@@ -115,57 +122,46 @@ class TailHandle(Protocol):
 
 def kafka_bootstrap(catalog: Catalog) -> str:
     """The broker address as the server sees it: the catalog's kafka service."""
-    for spec in catalog.services:
-        if spec.role == "kafka" or spec.check == "kafka":
-            return f"{spec.host}:{spec.port}"
+    address = catalog.kafka_address()
+    if address is not None:
+        return address
     raise KafkaError("the profile's catalog has no kafka service: add one to the profile")
-
-
-def open_connection(
-    profile: Profile, locations: Locations, secrets: object | None = None
-) -> Connection:
-    """The connection a profile asks for: direct for ``local``, else one SSH connection."""
-    if profile.is_local:
-        return LocalConnection(docker_host=profile.docker_host)
-    from auren_tui.core.secrets import SecretStore
-    from auren_tui.core.transport.ssh import SshConnection
-
-    store = secrets if isinstance(secrets, SecretStore) else SecretStore()
-    conn = SshConnection(
-        profile, lambda name: store.get(profile.name, name), ssh_config=locations.ssh_config
-    )
-    conn.start()
-    return conn
 
 
 class LiveBackend:
     """A profile's real connection and collector."""
 
-    def __init__(self, profile: Profile, locations: Locations, read_only: bool = False) -> None:
+    def __init__(
+        self,
+        profile: Profile,
+        locations: Locations,
+        read_only: bool = False,
+        secrets: SecretStoreFactory = os_keyring,
+    ) -> None:
         self.profile = profile
+        self.catalog: Catalog = profile.catalog
+        """The profile's services, overrides applied (``Profile`` does it, once)."""
+        self._secrets = secrets
         self.profile_name = profile.name
         self.read_only = read_only or profile.read_only
         self.locations = locations
         self._conn: Connection | None = None
-        self._collector: object | None = None
+        self._collector: Collector | None = None
         self._containers: LiveContainers | None = None
         self._lock = threading.Lock()
 
     def start(self) -> None:
         from auren_tui.core.health.collector import Collector
 
-        conn = open_connection(self.profile, self.locations)
-        catalog = self.profile.catalog.with_overrides(self.profile.service_overrides)
+        conn = open_connection(self.profile, self.locations, self._secrets)
         with self._lock:
             self._conn = conn
-            self._collector = Collector(conn, catalog)
+            self._collector = Collector(conn, self.catalog)
 
     def collect(self) -> Snapshot:
-        from auren_tui.core.health.collector import Collector
-
         with self._lock:
             collector = self._collector
-        assert isinstance(collector, Collector), "start() first"
+        assert collector is not None, "start() first"
         return collector.collect()
 
     def conn_info(self) -> ConnInfo:
@@ -196,7 +192,7 @@ class LiveBackend:
 
     @property
     def bootstrap(self) -> str:
-        return kafka_bootstrap(self.profile.catalog.with_overrides(self.profile.service_overrides))
+        return kafka_bootstrap(self.catalog)
 
     def list_topics(self) -> list[TopicInfo]:
         from auren_tui.core.kafka.client import list_topics
@@ -218,48 +214,34 @@ class LiveBackend:
 
     # -- webhooks (core/backend/webhooks.py) --------------------------------------------
 
-    @property
-    def catalog(self) -> Catalog:
-        return self.profile.catalog.with_overrides(self.profile.service_overrides)
-
     def webhook_target(self) -> str:
-        from auren_tui.core.backend import webhooks as webhook_backend
-
-        return webhook_backend.target(self.catalog)
+        host, port = bridge_address(self.catalog)
+        return f"{host}:{port}"
 
     def webhook_secret(self, provider: Provider) -> SecretStr:
-        from auren_tui.core.backend import webhooks as webhook_backend
-
-        return webhook_backend.secret_for(self.profile_name, provider)
+        return webhook_backend.secret_for(self.profile_name, provider, self._secrets)
 
     def send_webhook(
         self,
-        request: WebhookRequest,
+        out: Outgoing,
         trace_topic: str | None = None,
         on_response: OnResponse | None = None,
     ) -> Sent:
-        from auren_tui.core.backend import webhooks as webhook_backend
-
+        secret = self.webhook_secret(out.provider)
+        bridge = bridge_address(self.catalog)
         return webhook_backend.send(
-            self._connection(),
-            self.catalog,
-            lambda: self.bootstrap,
-            request,
-            trace_topic,
+            self._connection(), bridge, lambda: self.bootstrap, out, secret, trace_topic,
             on_response,
-        )
+        )  # fmt: skip
 
     def webhook_suite(self, provider: Provider, body: bytes) -> list[CheckResult]:
-        from auren_tui.core.backend import webhooks as webhook_backend
-
-        secret = self.webhook_secret(provider)
-        return webhook_backend.suite(self._connection(), self.catalog, provider, secret, body)
+        runs = [(provider, self.webhook_secret(provider), body)]
+        return webhook_backend.suite(self._connection(), bridge_address(self.catalog), runs)
 
     def webhook_load(self, spec: LoadSpec, on_progress: OnProgress | None = None) -> LoadStats:
-        from auren_tui.core.backend import webhooks as webhook_backend
-
         secret = self.webhook_secret(spec.provider)
-        return webhook_backend.load(self._connection(), self.catalog, spec, secret, on_progress)
+        bridge = bridge_address(self.catalog)
+        return webhook_backend.load(self._connection(), bridge, spec, secret, on_progress)
 
     def containers(self) -> Containers:
         with self._lock:
@@ -271,10 +253,16 @@ class LiveBackend:
             return self._containers
 
     def close(self) -> None:
-        if self._containers is not None:
-            self._containers.close()
-        if self._conn is not None:
-            self._conn.close()
+        """Close everything opened: the containers' clients, the collector's HTTP and
+        database clients, then the connection they all went through."""
+        with self._lock:
+            containers, collector, conn = self._containers, self._collector, self._conn
+        if containers is not None:
+            containers.close()
+        if collector is not None:
+            collector.close()
+        if conn is not None:
+            conn.close()
 
 
 class ReplayBackend:
@@ -352,15 +340,15 @@ class ReplayBackend:
 
     def send_webhook(
         self,
-        request: WebhookRequest,
+        out: Outgoing,
         trace_topic: str | None = None,
         on_response: OnResponse | None = None,
     ) -> Sent:
         from auren_tui.core.backend.webhooks import replay_send
 
-        sent = replay_send(request, trace_topic)
+        sent = replay_send(out, trace_topic)
         if on_response is not None:
-            on_response(sent.response)
+            on_response(sent.request, sent.response)
         return sent
 
     def webhook_suite(self, provider: Provider, body: bytes) -> list[CheckResult]:

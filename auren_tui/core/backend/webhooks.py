@@ -1,7 +1,10 @@
-"""Webhooks for a ``Backend``: the blocking calls the Webhooks screen makes.
+"""Webhooks for a ``Backend`` and the CLI: the one pipeline that signs and sends.
 
-Each call runs one coroutine on a ``TunnelLoop`` (``core.transport.loop.run_tunnelled``), so
-every TCP connection it opens goes through the profile's SSH tunnels. Called
+secret -> build -> the replay rule -> send -> trace: the Webhooks screen and
+``auren-tui webhook`` hand in an ``Outgoing`` (the form's values) and get a
+``Sent`` back; ``preview`` shows what the form would send now. Each call
+runs one coroutine on a ``TunnelLoop`` (``core.transport.loop.run_tunnelled``),
+so every TCP connection it opens goes through the profile's SSH tunnels. Called
 from thread workers only. The replay versions answer the same shapes without
 a server, deterministically (snapshots, the demo).
 """
@@ -24,21 +27,64 @@ from auren_tui.core.webhooks.client import (
     PRESETS,
     SUITE_ORDER,
     CheckResult,
+    NegativeKind,
     WebhookRequest,
     WebhookResponse,
     bridge_address,
     build,
 )
 from auren_tui.core.webhooks.load import LoadSpec, LoadStats
-from auren_tui.core.webhooks.signing import Provider
+from auren_tui.core.webhooks.signing import Provider, SigningError
 from auren_tui.core.webhooks.trace import Traced
 
 if TYPE_CHECKING:
     from auren_tui.core.secrets import SecretStore
 
-OnResponse = Callable[[WebhookResponse], None]
+OnResponse = Callable[[WebhookRequest, WebhookResponse], None]
+"""Hears the answer (and what was sent) before a trace ends."""
 OnProgress = Callable[[LoadStats], None]
 TRACE_WITHIN = 10.0
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """What the form (or the command line) asks to send; signed by the pipeline."""
+
+    provider: Provider
+    body: bytes
+    kind: NegativeKind = "valid"
+    last: WebhookRequest | None = None
+    """The last genuine request sent: what a ``replay`` sends again."""
+
+
+def prepare(
+    out: Outgoing, secret: SecretStr, now: float | None = None
+) -> tuple[WebhookRequest | None, WebhookRequest]:
+    """The replay rule: ``(first, request)``. A replay with no genuine request of this
+    provider before it sends one first (``first``), then those bytes and headers again."""
+    last = out.last if out.last is not None and out.last.provider == out.provider else None
+    if out.kind == "replay" and last is None:
+        first = build(out.provider, out.body, secret, now=now)
+        return first, build(out.provider, out.body, secret, "replay", last=first)
+    return None, build(out.provider, out.body, secret, out.kind, last=last, now=now)
+
+
+def preview(
+    out: Outgoing, secret: SecretStr | None, unsigned_why: str, now: float
+) -> tuple[WebhookRequest | None, str]:
+    """The request the form would send now, and a note on what is special about it."""
+    if secret is None:
+        unsigned = build(out.provider, out.body, SecretStr(""), "unsigned")
+        return unsigned, f"not signed: {unsigned_why}"
+    try:
+        first, request = prepare(out, secret, now)
+    except SigningError as exc:
+        return None, str(exc)
+    if first is not None:
+        return first, "replay: a genuine request is sent first, then these bytes and headers again"
+    if out.kind == "replay":
+        return request, "replay of the last genuine request sent (its own bytes and headers)"
+    return request, ""
 
 
 class SecretMissing(LookupError):
@@ -98,36 +144,50 @@ def target(catalog: Catalog) -> str:
     return f"{host}:{port}"
 
 
+Address = tuple[str, int]
+"""The bridge as the server sees it (``client.bridge_address``, or ``--bridge``)."""
+
+
 def send(
     connection: Connection,
-    catalog: Catalog,
+    bridge: Address,
     bootstrap: Callable[[], str],
-    request: WebhookRequest,
+    out: Outgoing,
+    secret: SecretStr,
     trace_topic: str | None,
     on_response: OnResponse | None = None,
+    *,
+    strict_trace: bool = False,
 ) -> Sent:
-    """Send ``request``; with ``trace_topic``, follow a 202 into that topic."""
+    """Sign ``out`` (the replay rule included) and send it; with ``trace_topic``, follow
+    a 202 into that topic. A trace that cannot be armed is ``Sent.trace_error``, or with
+    ``strict_trace`` a ``KafkaError`` raised before anything is sent."""
     from auren_tui.core.transport.loop import run_tunnelled
     from auren_tui.core.webhooks.client import Sender
     from auren_tui.core.webhooks.trace import KafkaTrace
 
-    host, port = bridge_address(catalog)
+    first, request = prepare(out, secret)
+    host, port = bridge
 
     async def go() -> Sent:
         async with contextlib.AsyncExitStack() as stack:
-            sender = await stack.enter_async_context(Sender(connection, host, port))
             trace: KafkaTrace | None = None
             error: str | None = None
             if trace_topic:
                 try:
                     trace = await stack.enter_async_context(KafkaTrace(bootstrap(), trace_topic))
                 except KafkaError as exc:
+                    if strict_trace:
+                        raise
                     error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-                else:
-                    trace.mark_sent()
+            sender = await stack.enter_async_context(Sender(connection, host, port))
+            if first is not None:
+                await sender.send(first)
+            if trace is not None:
+                trace.mark_sent()
             response = await sender.send(request)
             if on_response is not None:
-                on_response(response)
+                on_response(request, response)
             if trace is None:
                 return Sent(request, response, trace_error=error)
             found = None
@@ -141,17 +201,21 @@ def send(
 
 
 def suite(
-    connection: Connection, catalog: Catalog, provider: Provider, secret: SecretStr, body: bytes
+    connection: Connection, bridge: Address, runs: list[tuple[Provider, SecretStr, bytes]]
 ) -> list[CheckResult]:
-    """The negative suite for ``provider`` (``client.run_suite``) through the tunnel."""
+    """The negative suite (``client.run_suite``) for each ``(provider, secret, body)``, in
+    order, on one connection to the bridge through the tunnel."""
     from auren_tui.core.transport.loop import run_tunnelled
     from auren_tui.core.webhooks.client import Sender, run_suite
 
-    host, port = bridge_address(catalog)
+    host, port = bridge
 
     async def go() -> list[CheckResult]:
+        results: list[CheckResult] = []
         async with Sender(connection, host, port) as sender:
-            return await run_suite(sender, provider, secret, body)
+            for provider, secret, body in runs:
+                results += await run_suite(sender, provider, secret, body)
+        return results
 
     results: list[CheckResult] = run_tunnelled(connection, go)
     return results
@@ -159,7 +223,7 @@ def suite(
 
 def load(
     connection: Connection,
-    catalog: Catalog,
+    bridge: Address,
     spec: LoadSpec,
     secret: SecretStr,
     on_progress: OnProgress | None,
@@ -168,7 +232,7 @@ def load(
     from auren_tui.core.transport.loop import local_end, run_tunnelled
     from auren_tui.core.webhooks.load import run_load
 
-    host, port = bridge_address(catalog)
+    host, port = bridge
 
     async def go() -> LoadStats:
         lhost, lport = await local_end(connection, host, port)
@@ -196,7 +260,8 @@ def _answer(kind: str, request: WebhookRequest) -> WebhookResponse:
     return WebhookResponse(preset.expect_status, json.dumps(data).encode(), REPLAY_LATENCY_MS)
 
 
-def replay_send(request: WebhookRequest, trace_topic: str | None) -> Sent:
+def replay_send(out: Outgoing, trace_topic: str | None) -> Sent:
+    _, request = prepare(out, REPLAY_SECRET)
     response = _answer(request.kind, request)
     if not trace_topic or response.status != 202:
         return Sent(request, response)

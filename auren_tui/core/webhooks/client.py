@@ -11,6 +11,7 @@ import json
 import secrets as pysecrets
 import time
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, Literal
 
 from auren_tui.core.transport.connection import Connection
@@ -19,6 +20,9 @@ if TYPE_CHECKING:
     # Imported where used: every CLI command (a tail too) would pay ~100 ms for them.
     import httpx
     from pydantic import SecretStr
+
+    from auren_tui.core.catalog import Catalog
+    from bridge_service.schema import Accepted, Duplicate
 from auren_tui.core.transport.loop import local_end
 from auren_tui.core.webhooks.signing import (
     NATIVE,
@@ -49,6 +53,17 @@ class Preset:
     expect_status: int
     expect_word: str | None
     """The ``status`` field of the answer's JSON, when the contract names one."""
+
+    @property
+    def expected(self) -> str:
+        """The answer the contract names, as shown everywhere: ``202 accepted``, ``403``."""
+        return f"{self.expect_status}" + (f" {self.expect_word}" if self.expect_word else "")
+
+    def accepts(self, response: WebhookResponse) -> bool:
+        """Whether ``response`` is the answer this preset expects (status, then word)."""
+        if response.status != self.expect_status:
+            return False
+        return self.expect_word is None or response.word == self.expect_word
 
 
 PRESETS: dict[NegativeKind, Preset] = {
@@ -109,16 +124,40 @@ class WebhookResponse:
         except ValueError:
             return None
 
+    @cached_property
+    def stored(self) -> Accepted | Duplicate | None:
+        """The answer validated as the bridge's ``Accepted`` (202) or ``Duplicate`` (200)
+        of ``bridge_service/schema.py``; None for any other answer (a refusal, or a body
+        that is not what the contract says)."""
+        from pydantic import ValidationError
+
+        from bridge_service.schema import Accepted, Duplicate
+
+        try:
+            if self.status == 202:
+                return Accepted.model_validate_json(self.body)
+            if self.status == 200:
+                return Duplicate.model_validate_json(self.body)
+        except ValidationError:
+            return None
+        return None
+
     @property
     def word(self) -> str | None:
-        data = self.json()
-        return data.get("status") if isinstance(data, dict) else None
+        """The answer's ``status`` (``accepted``, ``duplicate``) when the schema holds."""
+        return None if self.stored is None else self.stored.status
 
     @property
     def event_id(self) -> str | None:
-        data = self.json()
-        value = data.get("event_id") if isinstance(data, dict) else None
-        return value if isinstance(value, str) else None
+        return None if self.stored is None else self.stored.event_id
+
+    @property
+    def answer(self) -> str:
+        """What came back, as ``expected`` is written: ``202 accepted``, ``403``, or the
+        transport's error."""
+        if self.error:
+            return self.error
+        return f"{self.status}" + (f" {self.word}" if self.word else "")
 
     def summary(self) -> str:
         if self.error:
@@ -196,12 +235,12 @@ def _pad(body: bytes, size: int) -> bytes:
     return body + b" " * size
 
 
-def bridge_address(catalog: Any) -> tuple[str, int]:
+def bridge_address(catalog: Catalog) -> tuple[str, int]:
     """The bridge's address as the server sees it (the catalog's bridge service)."""
-    for spec in catalog.services:
-        if spec.role == "bridge":
-            return spec.host, spec.port
-    raise ValueError("the profile's catalog has no bridge service")
+    address = catalog.bridge_address()
+    if address is None:
+        raise ValueError("the profile's catalog has no bridge service")
+    return address
 
 
 @dataclass
@@ -249,19 +288,15 @@ class CheckResult:
 
     @property
     def ok(self) -> bool:
-        r, p = self.response, self.preset
-        if r.status != p.expect_status:
-            return False
-        return p.expect_word is None or r.word == p.expect_word
+        return self.preset.accepts(self.response)
 
     def line(self) -> str:
         p = self.preset
-        want = f"{p.expect_status}" + (f" {p.expect_word}" if p.expect_word else "")
-        got = self.response.error or f"{self.response.status}" + (
-            f" {self.response.word}" if self.response.word else ""
-        )
         mark = "ok  " if self.ok else "FAIL"
-        return f"{mark} {self.request.provider:<9} {p.kind:<15} expected {want:<13} got {got}"
+        return (
+            f"{mark} {self.request.provider:<9} {p.kind:<15} expected {p.expected:<13} "
+            f"got {self.response.answer}"
+        )
 
 
 SUITE_ORDER: tuple[NegativeKind, ...] = tuple(PRESETS)

@@ -22,8 +22,6 @@ import time
 import uuid
 from typing import TYPE_CHECKING, Literal
 
-from auren_tui.core.format import secret_hint
-
 if TYPE_CHECKING:
     from pydantic import SecretStr  # annotations only: the CLI starts without pydantic
 
@@ -119,8 +117,3 @@ def masked(headers: dict[str, str], provider: Provider) -> dict[str, str]:
     if name in out:
         out[name] = "…" + out[name][-4:]
     return out
-
-
-def hint(secret: SecretStr) -> str:
-    """The most of a secret ever shown (``core.format.secret_hint``), marked ``…``."""
-    return secret_hint(secret.get_secret_value(), mark="…")

@@ -10,7 +10,6 @@ Assign-and-seek, no group: nothing is committed.
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -94,9 +93,12 @@ class KafkaTrace:
 
 
 def _event_id(value: bytes) -> str | None:
+    """The event id of a record that is the bridge's ``Envelope`` (bridge_service/schema.py)."""
+    from pydantic import ValidationError
+
+    from bridge_service.schema import Envelope
+
     try:
-        data = json.loads(value)
-    except ValueError:
+        return Envelope.model_validate_json(value).event_id
+    except ValidationError:
         return None
-    found = data.get("event_id") if isinstance(data, dict) else None
-    return found if isinstance(found, str) else None
