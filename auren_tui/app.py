@@ -5,24 +5,24 @@ from __future__ import annotations
 import gc
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import ClassVar
 
 from textual import on, work
 from textual.app import App
 from textual.binding import Binding, BindingType
+from textual.message import Message
 from textual.worker import Worker
 
 from auren_tui import __version__, strip_cycles
 from auren_tui.commands import AurenCommands
 from auren_tui.core.backend.live import Backend
 from auren_tui.core.config import UiPrefs
-from auren_tui.core.format import one_line
 from auren_tui.core.paths import Locations
 from auren_tui.core.webhooks.trace import Traced
 from auren_tui.dialogs.trust_host import TrustHostDialog
 from auren_tui.dialogs.welcome import WelcomeDialog
 from auren_tui.kit.failures import WorkerFailed
-from auren_tui.messages import Connected, ConnectFailed, HostKeyUnknown
 from auren_tui.screens.containers import ContainersScreen
 from auren_tui.screens.dashboard import DashboardScreen
 from auren_tui.screens.help import HelpScreen
@@ -35,6 +35,19 @@ SavePrefs = Callable[[UiPrefs], None]
 
 WORKER_TITLES = {"connect": "Cannot connect", "prefs": "Preferences not saved"}
 """What the app's own failed workers are titled."""
+
+
+@dataclass(eq=False)
+class Connected(Message):
+    """The backend started: the dashboard may poll."""
+
+
+@dataclass(eq=False)
+class HostKeyUnknown(Message):
+    """The server's host key is not in known_hosts: ask the operator."""
+
+    error: Exception
+
 
 GC_THRESHOLDS = (3_000, 3, 100)
 """Young collections every 3,000 allocations, the middle generation every 3 of them."""
@@ -158,26 +171,19 @@ class AurenApp(App[None]):
 
     @work(thread=True, exclusive=True, group="connect", exit_on_error=False)
     def _connect(self) -> None:
+        """Any other failure is reported as the worker's (``on_worker_state_changed``)."""
+        from auren_tui.core.transport.hostkeys import UnknownHostKey
+
         try:
             self.backend.start()
-        except Exception as exc:  # one line for the operator; --debug logs the rest
-            from auren_tui.core.transport.hostkeys import UnknownHostKey
-
-            if isinstance(exc, UnknownHostKey):
-                self.post_message(HostKeyUnknown(exc))
-            else:
-                self.post_message(ConnectFailed(one_line(exc)))
+        except UnknownHostKey as exc:
+            self.post_message(HostKeyUnknown(exc))
             return
         self.post_message(Connected())
 
     @on(Connected)
     def _connected(self) -> None:
         self.dashboard.start_polling()
-
-    @on(ConnectFailed)
-    def _connect_failed(self, message: ConnectFailed) -> None:
-        self.dashboard.apply_conn("failed", 0, message.error)
-        self.notify(message.error, title="Cannot connect", severity="error", timeout=10)
 
     @on(HostKeyUnknown)
     def _ask_trust(self, message: HostKeyUnknown) -> None:
@@ -211,8 +217,11 @@ class AurenApp(App[None]):
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         title = WORKER_TITLES.get(event.worker.group, "")
         failed = WorkerFailed.of(event, title, timeout=10)
-        if failed is not None:
-            self.post_message(failed)
+        if failed is None:
+            return
+        if failed.group == "connect":
+            self.dashboard.apply_conn("failed", 0, failed.text)
+        self.post_message(failed)
 
     @on(WorkerFailed)
     def _report(self, failed: WorkerFailed) -> None:

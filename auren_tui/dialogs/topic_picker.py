@@ -12,11 +12,12 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, SelectionList, Static
-from textual.worker import Worker, WorkerState
+from textual.worker import Worker
 
 from auren_tui.core.backend.live import Backend
 from auren_tui.core.kafka.client import TopicInfo
 from auren_tui.core.kafka.start import RecordError, Start, parse_start
+from auren_tui.kit.failures import WorkerFailed
 
 Choice = tuple[list[str], Start]
 
@@ -92,10 +93,11 @@ class TopicPicker(ModalScreen[Choice | None]):
             self._error("the broker has no topics")
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        if event.state is WorkerState.ERROR:
+        # Shown in the dialog, where the operator is choosing: no notification too.
+        failed = WorkerFailed.of(event)
+        if failed is not None:
             self.query_one(SelectionList).loading = False
-            error = event.worker.error
-            self._error(str(error).splitlines()[0] if str(error) else type(error).__name__)
+            self._error(failed.text)
 
     def _error(self, text: str) -> None:
         self.query_one("#picker-error", Static).update(text)

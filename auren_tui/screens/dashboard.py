@@ -4,24 +4,33 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import ClassVar
 
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
+from textual.message import Message
 from textual.widgets import Footer, Header, Static
 
-from auren_tui.core.backend.live import Backend
+from auren_tui.core.backend.live import Backend, ConnInfo
 from auren_tui.core.model import Snapshot
 from auren_tui.kit.filter_box import CLEAR_FILTER, OPEN_FILTER, FilterBox
 from auren_tui.kit.live_screen import LiveScreen
-from auren_tui.messages import Polled
 from auren_tui.widgets.bridge_panel import BridgePanel
 from auren_tui.widgets.service_table import ServiceTable
 from auren_tui.widgets.status_bar import StatusBar
 
 LOST = ("reconnecting", "failed")  # connection states in which the data shown is stale
+
+
+@dataclass(eq=False)
+class Polled(Message):
+    """A refresh finished."""
+
+    snapshot: Snapshot
+    conn: ConnInfo
 
 
 class DashboardScreen(LiveScreen):

@@ -171,3 +171,20 @@ async def test_number_one_returns_to_the_dashboard() -> None:
         await pilot.press("escape")
         await pilot.press("1")
         assert isinstance(app.screen, DashboardScreen)
+
+
+class Unreachable(ReplayBackend):
+    def start(self) -> None:
+        raise OSError("cannot reach [10.0.0.9]:22:\n  connection timed out")
+
+
+async def test_a_failed_connect_is_one_line_in_the_status_bar_and_a_notification() -> None:
+    app = build_app(Unreachable([stack()]))
+    async with app.run_test(size=(120, 40), notifications=True):
+        bar = app.screen.query_one(StatusBar)
+        line = "cannot reach [10.0.0.9]:22: connection timed out"
+        await wait_for(lambda: line in str(bar.render()))
+        await wait_for(lambda: bool(app._notifications))
+        (note,) = app._notifications
+        assert (note.title, note.message, note.severity) == ("Cannot connect", line, "error")
+        assert not app.dashboard.connected
