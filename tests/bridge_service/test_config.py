@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import os
 import signal
 import subprocess
 import sys
+from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import httpx
 import pytest
 
+import bridge_service.__main__ as cli
+from bridge_service.config import Settings
 from tests.bridge_service.conftest import new_database, secret_env
 from tests.bridge_service.load import db_event_ids
 from tests.bridge_service.process import BridgeProcess
@@ -148,18 +152,55 @@ def _one_line_exit_2(out: subprocess.CompletedProcess[str], *named: str) -> str:
     return lines[0]
 
 
+def run_main(
+    *args: str, env_file: Path, env: dict[str, str] | None, monkeypatch: pytest.MonkeyPatch
+) -> subprocess.CompletedProcess[str]:
+    """``run_cli`` without the process: ``main()`` here, the settings' variables from
+    ``env`` alone, the working directory the env file's."""
+    names = {name.lower() for name in Settings.model_fields} | {"postgres_url"}
+    for name in list(os.environ):
+        if name.lower() in names:
+            monkeypatch.delenv(name)
+    for name, value in (env or {}).items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.chdir(env_file.parent)
+
+    def never_serve(settings: Settings) -> int:
+        raise AssertionError("the settings were accepted: this would serve")
+
+    monkeypatch.setattr(cli, "_serve", never_serve)
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        code = cli.main(["--env-file", str(env_file), *args])
+    return subprocess.CompletedProcess(list(args), code, out.getvalue(), err.getvalue())
+
+
+def bad_setting(tmp_path: Path, case: str, where: str) -> tuple[Path, dict[str, str] | None]:
+    """The env file (and environment) of one ``BAD_SETTINGS`` case."""
+    values, _ = BAD_SETTINGS[case]
+    env_file = tmp_path / "bridge.env"
+    lines = "".join(f"{k}={v}\n" for k, v in values.items())
+    env_file.write_text(f"OURA_WEBHOOK_SECRET={CANARY}\n" + (lines if where == "env file" else ""))
+    return env_file, values if where == "environment" else None
+
+
 @pytest.mark.parametrize("command", ["check-config", "migrate", "serve"])
 @pytest.mark.parametrize("case", sorted(BAD_SETTINGS))
 @pytest.mark.parametrize("where", ["env file", "environment"])
 def test_every_bad_setting_in_every_command(
-    tmp_path: Path, command: str, case: str, where: str
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: str, case: str, where: str
 ) -> None:
-    values, variable = BAD_SETTINGS[case]
-    env_file = tmp_path / "bridge.env"
-    lines = "".join(f"{k}={v}\n" for k, v in values.items())
-    env_file.write_text(f"OURA_WEBHOOK_SECRET={CANARY}\n" + (lines if where == "env file" else ""))
-    out = run_cli(command, env_file=env_file, env=values if where == "environment" else None)
-    _one_line_exit_2(out, variable)
+    env_file, env = bad_setting(tmp_path, case, where)
+    out = run_main(command, env_file=env_file, env=env, monkeypatch=monkeypatch)
+    _one_line_exit_2(out, BAD_SETTINGS[case][1])
+
+
+@pytest.mark.parametrize("command", ["check-config", "migrate", "serve"])
+@pytest.mark.parametrize("where", ["env file", "environment"])
+def test_a_bad_setting_as_operators_meet_it(tmp_path: Path, command: str, where: str) -> None:
+    """The same in the installed script's own process: one line on stderr, exit 2."""
+    env_file, env = bad_setting(tmp_path, "mysql URL", where)
+    _one_line_exit_2(run_cli(command, env_file=env_file, env=env), "DATABASE_URL")
 
 
 @pytest.mark.parametrize("command", ["check-config", "migrate", "serve"])

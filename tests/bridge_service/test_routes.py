@@ -28,6 +28,7 @@ from typing import Any
 import httpx
 import pytest
 from pydantic import BaseModel
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
 from bridge_service.app import create_app
 from bridge_service.config import Settings
@@ -48,13 +49,23 @@ TOKEN = "verify-me-please"
 BODY_LIMIT = 4096
 
 
+class IsolatedSettings(Settings):
+    """The bridge's settings from the arguments alone: no environment, no ``.env``."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        **_: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings,)
+
+
 def settings(data_dir: Path, **changes: Any) -> Settings:
-    """The test secrets and a small body limit; nothing read from the environment."""
+    """The test secrets and a small body limit; defaults for everything else."""
     values: dict[str, Any] = {
         "data_dir": data_dir,
-        "database_url": None,
-        "redis_url": None,
-        "kafka_bootstrap_servers": None,
         "oura_webhook_secret": SECRETS["oura"],
         "whoop_webhook_secret": SECRETS["whoop"],
         "healthkit_webhook_secret": SECRETS["healthkit"],
@@ -62,7 +73,7 @@ def settings(data_dir: Path, **changes: Any) -> Settings:
         "max_body_bytes": BODY_LIMIT,
         **changes,
     }
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    return IsolatedSettings(**values)
 
 
 class Served:
