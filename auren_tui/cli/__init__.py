@@ -79,6 +79,12 @@ class Context:
         read_only = bool(getattr(args, "read_only", False))
         return open_session(self.locations, args.profile, read_only=read_only, secrets=self.secrets)
 
+    def confirm(self, question: str, refused: str) -> None:
+        """``question [y/N]`` on a terminal; ``CliError(refused)`` unless answered yes."""
+        print(f"{question} [y/N] ", end="", file=self.err, flush=True)
+        if self.stdin.readline().strip().lower() not in ("y", "yes"):
+            raise CliError(refused)
+
     def say(self, line: str) -> None:
         print(line, file=self.out)
 
@@ -159,6 +165,14 @@ def resolve_options(args: argparse.Namespace) -> argparse.Namespace:
     return args
 
 
+def host_port(option: str, given: str, example: str) -> tuple[str, int]:
+    """``HOST:PORT`` given to ``option``; a usage error naming ``example`` otherwise."""
+    host, sep, port = given.rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise UsageError(f"{option} {given!r}: expected HOST:PORT, e.g. {example}")
+    return host, int(port)
+
+
 def run_command(args: argparse.Namespace, ctx: Context | None = None) -> int:
     """Run the handler the parser chose; every error becomes one line and an exit status."""
     ctx = ctx or Context.from_env()
@@ -190,6 +204,9 @@ def _quiet_libraries(debug: bool, ctx: Context) -> None:
     """Libraries' log records (paramiko's failed channels, aiokafka's reconnects)
     reach stderr only with ``--debug``; errors are reported as one line instead."""
     root = logging.getLogger()
+    if not debug:
+        # aiokafka logs every failed (re)connect; the status or error line says it once.
+        logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     if debug:
         if not any(getattr(h, "auren_cli", False) for h in root.handlers):
             handler = logging.StreamHandler(ctx.err)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from collections.abc import Sequence
 from dataclasses import replace
 
@@ -18,16 +17,12 @@ from auren_tui.cli import (
     EXIT_OK,
     Commands,
     Context,
-    Parser,
     UsageError,
     common_options,
-    run_command,
 )
 from auren_tui.core.catalog import Catalog
 from auren_tui.core.model import BridgeFigures, ServiceStatus, Snapshot, sorted_services
 from auren_tui.core.transport.connection import Connection
-
-PROG = "auren-tui health"
 
 
 def configure(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -59,9 +54,9 @@ def configure(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     return parser
 
 
-def add_parser(subparsers: Commands) -> argparse.ArgumentParser:
-    """Add ``health`` to the main parser's subparsers (handler set); returns its parser."""
-    parser: argparse.ArgumentParser = subparsers.add_parser(
+def register(commands: Commands) -> None:
+    """Add ``health`` to the main parser's commands (handler set)."""
+    parser = commands.add_parser(
         "health",
         parents=[common_options()],
         help="check every service once (exit 0 healthy, 1 not, 2 usage error)",
@@ -69,12 +64,6 @@ def add_parser(subparsers: Commands) -> argparse.ArgumentParser:
     )
     configure(parser)
     parser.set_defaults(handler=handle)
-    return parser
-
-
-def register(commands: Commands) -> None:
-    """The ``auren_tui.cli`` convention: one line in ``__main__``."""
-    add_parser(commands)
 
 
 # ---- building the pieces ---------------------------------------------------------------
@@ -223,19 +212,3 @@ def handle(args: argparse.Namespace, ctx: Context) -> int:
     for error in snapshot.errors:
         ctx.warn(error)
     return EXIT_OK if snapshot.healthy else EXIT_FAILURE
-
-
-def run(args: argparse.Namespace, ctx: Context | None = None) -> int:
-    """Run ``health`` with parsed ``args``: errors as one line, the exit status returned."""
-    args.handler = handle
-    return run_command(args, ctx)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m auren_tui.cli.health``: the command without the main CLI."""
-    parser = configure(Parser(prog=PROG, parents=[common_options()], description=__doc__))
-    return run(parser.parse_args(argv))
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -310,11 +310,8 @@ def cmd_remove(args: argparse.Namespace, ctx: Context) -> int:
             raise UsageError(
                 f"not removing profile {name!r}: stdin is not a terminal to confirm on; pass --yes"
             )
-        ctx.err.write(f"Remove profile {name!r} and its secrets from the keyring? [y/N] ")
-        ctx.err.flush()
-        answer = ctx.stdin.readline().strip().lower()
-        if answer not in ("y", "yes"):
-            raise CliError(f"profile {name!r} not removed")
+        question = f"Remove profile {name!r} and its secrets from the keyring?"
+        ctx.confirm(question, f"profile {name!r} not removed")
     save_config(ctx.locations, config.without_profile(name))
     ctx.say(f"removed profile {name}")
     try:

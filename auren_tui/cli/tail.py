@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import gc
 import json
-import logging
 import os
 import sys
 import threading
@@ -27,6 +26,7 @@ from auren_tui.cli import (
     Context,
     UsageError,
     common_options,
+    host_port,
 )
 from auren_tui.core.kafka.filters import parse_filter
 from auren_tui.core.kafka.line_writer import PIPE_CLOSED, LineWriter
@@ -104,23 +104,19 @@ def _connection_options(parser: argparse.ArgumentParser) -> None:
 
 
 def bootstrap_for(catalog: Catalog, given: str | None) -> str:
+    """The broker as the server sees it: ``--bootstrap``, else the catalog's kafka service."""
     if given:
-        host, sep, port = given.rpartition(":")
-        if not sep or not host or not port.isdigit():
-            raise UsageError(f"--bootstrap {given!r}: expected HOST:PORT, e.g. auren-kafka:9092")
+        host_port("--bootstrap", given, "auren-kafka:9092")
         return given
     address = catalog.kafka_address()
-    if address is not None:
-        return address
-    raise UsageError("the profile's catalog has no kafka service; pass --bootstrap HOST:PORT")
+    if address is None:
+        raise UsageError("the profile's catalog has no kafka service; pass --bootstrap HOST:PORT")
+    return address
 
 
 def _check_timeout(args: argparse.Namespace) -> None:
     if not args.timeout > 0:
         raise UsageError("--timeout must be a positive number of seconds")
-    if not getattr(args, "debug", False):
-        # aiokafka logs every failed reconnect; the status line says it once.
-        logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
 
 
 def _open(session: Session, args: argparse.Namespace) -> tuple[Connection, str]:

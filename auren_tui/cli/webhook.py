@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,10 +18,10 @@ from typing import TYPE_CHECKING, Any
 from auren_tui.cli import (
     EXIT_FAILURE,
     EXIT_OK,
-    CliError,
     Commands,
     Context,
     UsageError,
+    host_port,
 )
 from auren_tui.cli import common_options as _common
 from auren_tui.core.config import ConfigError
@@ -36,7 +35,6 @@ from auren_tui.core.webhooks.signing import PROVIDERS, Provider, SigningError, c
 
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from contextlib import AbstractContextManager
 
     from auren_tui.core.backend.webhooks import Sent
     from auren_tui.core.catalog import Catalog
@@ -113,25 +111,15 @@ def _target(parser: argparse.ArgumentParser) -> None:
 
 
 def _address(catalog: Catalog, given: str | None) -> tuple[str, int]:
+    """The bridge as the server sees it: ``--bridge``, else the catalog's bridge service."""
     if given:
-        host, sep, port = given.rpartition(":")
-        if not sep or not host or not port.isdigit():
-            raise UsageError(f"--bridge {given!r}: expected HOST:PORT, e.g. 127.0.0.1:8889")
-        return host, int(port)
+        return host_port("--bridge", given, "127.0.0.1:8889")
     from auren_tui.core.webhooks.client import bridge_address
 
     try:
         return bridge_address(catalog)
     except ValueError as exc:
         raise UsageError(f"{exc}; pass --bridge HOST:PORT") from None
-
-
-def _open(args: argparse.Namespace, ctx: Context) -> AbstractContextManager[Session]:
-    """The profile's session (aiokafka's reconnect noise off unless ``--debug``)."""
-    if not getattr(args, "debug", False):
-        # aiokafka logs every failed connect; the error line says it once.
-        logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
-    return ctx.session(args)
 
 
 def _refuse(args: argparse.Namespace, session: Session) -> None:
@@ -189,7 +177,7 @@ def handle_send(args: argparse.Namespace, ctx: Context) -> int:
             raise UsageError(f"--save {args.save!r}: {exc}") from None
         print(f"saved {path}", file=ctx.err)
     out = Outgoing(provider, body, negative)
-    with _open(args, ctx) as session:
+    with ctx.session(args) as session:
         _refuse(args, session)
         secret = session.webhook_secret(provider)
         if args.dry_run:
@@ -258,7 +246,7 @@ def handle_check(args: argparse.Namespace, ctx: Context) -> int:
                 ctx.say(f"{line} -> expect {preset.expected}")
         ctx.say("dry run: nothing sent")
         return EXIT_OK
-    with _open(args, ctx) as session:
+    with ctx.session(args) as session:
         _refuse(args, session)
         connection = session.connection()
         bridge = _address(session.catalog, args.bridge)
@@ -302,7 +290,7 @@ def handle_load(args: argparse.Namespace, ctx: Context) -> int:
             ctx.err.write(f"\r{stats.done}/{stats.total}  {stats.rate:,.0f} req/s   ")
             ctx.err.flush()
 
-    with _open(args, ctx) as session:
+    with ctx.session(args) as session:
         _refuse(args, session)
         return _load(args, ctx, session, spec, progress)
 
@@ -329,9 +317,7 @@ def _load(
     if not args.yes:
         if not ctx.stdin.isatty():
             raise UsageError(f"{plan}; not a terminal: pass --yes to confirm (or --dry-run)")
-        print(f"{plan}. Go ahead? [y/N] ", end="", file=ctx.err, flush=True)
-        if ctx.stdin.readline().strip().lower() not in ("y", "yes"):
-            raise CliError("not confirmed; nothing sent")
+        ctx.confirm(f"{plan}. Go ahead?", "not confirmed; nothing sent")
     connection = session.connection()
     secret = session.webhook_secret(spec.provider)
     stats = load(connection, _address(session.catalog, args.bridge), spec, secret, progress)
