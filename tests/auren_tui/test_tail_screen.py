@@ -173,6 +173,29 @@ async def test_select_copy_save_and_the_picker(tmp_path: Path) -> None:
     await wait_for(lambda: not handle.alive, 5, "the tail to stop")
 
 
+async def test_a_filter_given_to_the_screen_shows_in_its_box_and_escape_clears_it(
+    tmp_path: Path,
+) -> None:
+    backend = ReplayBackend([stack()], records=replay_records())
+    app = build_app(backend, clock=lambda: NOW, locations=locations(tmp_path))
+    async with app.run_test(size=(140, 40)) as pilot:
+        await wait_for(lambda: app.dashboard.polls >= 1, 5, "the first poll")
+        screen = TailScreen(
+            backend, tmp_path, ["biometric-events"], Start("beginning"), filter_text="source=oura"
+        )
+        await app.push_screen(screen)
+        await wait_for(lambda: screen.total == 8, 5, "the topic's records")
+        await pilot.pause(0.3)  # a box's preset value is no typing: nothing re-applied
+        assert {json.loads(r.value or b"")["source"] for r in drawn(screen)} == {"oura"}
+        assert "filter source=oura" in header(screen)
+        await pilot.press("slash")
+        assert screen.query_one("#filter", Input).value == "source=oura"
+        await pilot.press("escape")
+        await wait_for(lambda: len(drawn(screen)) == 8, 5, "every record again")
+        assert "filter" not in header(screen)
+        assert app.focused is screen.query_one(RecordLog)
+
+
 async def test_the_tail_screen_from_the_command_palette(tmp_path: Path) -> None:
     app = build_app(ReplayBackend([stack()]), locations=locations(tmp_path))
     async with app.run_test(size=(140, 40)) as pilot:
