@@ -5,7 +5,7 @@ Hidden until `/` opens it; what is typed is applied once typing pauses
 at once and gives the keyboard back, Escape clears it, hides it and gives the
 keyboard back. The screen only hears ``FilterBox.Applied`` and decides what
 matches: the tables by ``kit.row_filter``, the Tail by
-``core.kafka.records.parse_filter`` (the same grammar: ``field=value``,
+``core.kafka.filters.parse_filter`` (the same grammar: ``field=value``,
 ``field!=value``, else a case-insensitive substring).
 """
 

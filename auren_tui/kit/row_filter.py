@@ -1,6 +1,6 @@
 """The one filter rule of the live screens' tables (plain Python, no Textual).
 
-The same grammar as the Tail's (``core.kafka.records.parse_filter``):
+The same grammar as the Tail's (``core.kafka.filters.parse_filter``):
 
 - ``field=value`` / ``field!=value``: the row's ``field`` is (or is not) ``value``;
   on a table both sides are compared regardless of case (the Dashboard shows
