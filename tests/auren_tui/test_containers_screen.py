@@ -21,7 +21,7 @@ from auren_tui.core.config import UiPrefs, local_profile
 from auren_tui.core.docker.containers import ContainerRow, LineBuffer, LogFollow, row_of
 from auren_tui.core.docker.stats import Stats, parse_stats
 from auren_tui.core.paths import Locations
-from auren_tui.core.restore.engine import LOCK_SUFFIX
+from auren_tui.core.restore.lock import LOCK_SUFFIX
 from auren_tui.dialogs.break_lock import BreakLockDialog
 from auren_tui.dialogs.confirm import ConfirmDialog
 from auren_tui.dialogs.restore import RestoreDialog

@@ -22,7 +22,7 @@ from typing import Any
 import docker
 import pytest
 
-from auren_tui.core.restore.engine import LOCK_SUFFIX
+from auren_tui.core.restore.lock import LOCK_SUFFIX
 from auren_tui.core.restore.spec import ATTEMPT_LABEL
 from tests.auren_tui.kafka_util import BIN
 from tests.services.base import wait_until

@@ -16,13 +16,8 @@ from typing import Any
 import pytest
 
 from auren_tui.core.docker.client import docker_client
-from auren_tui.core.restore.engine import (
-    LOCK_SUFFIX,
-    AuditLog,
-    LockHeld,
-    RecoveryNeeded,
-    Restorer,
-)
+from auren_tui.core.restore.engine import AuditLog, LockHeld, RecoveryNeeded, Restorer
+from auren_tui.core.restore.lock import LOCK_SUFFIX
 from auren_tui.core.restore.spec import capture
 from tests.services.docker import DockerEngine, wait_container_health
 from tests.services.docker_faults import DockerFaultProxy

@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from auren_tui.core.restore.engine import LOCK_SUFFIX
+from auren_tui.core.restore.lock import LOCK_SUFFIX
 from tests.auren_tui.kafka_util import BIN
 from tests.auren_tui.test_restore import (  # noqa: F401 - the module's server fixture
     NAME,

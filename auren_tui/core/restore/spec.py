@@ -10,13 +10,13 @@ run options (``OPTIONS``: extra hosts, ulimits, log config, capabilities,
 devices, security options, tmpfs, init, privileges, resources, DNS, hostname).
 Values of secret-looking env keys (``*_SECRET``, ``*PASSWORD*``, ``*TOKEN*``,
 URLs with credentials, …) never go into the spec: they are stored in the
-keyring and the spec names them.
+keyring and the spec names them. Creating a container from a spec is
+``create.py``; comparing one with the running container, ``diff.py``.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -125,106 +125,6 @@ class RunSpec:
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise SpecError(f"{where}: not a run spec ({type(exc).__name__}: {exc})") from None
-
-    # -- docker ------------------------------------------------------------------------------
-
-    def create_kwargs(self, env: dict[str, str], name: str) -> dict[str, Any]:
-        """Arguments of ``DockerClient.containers.create`` (``env`` resolved)."""
-        kwargs: dict[str, Any] = {
-            "image": self.image_id,
-            "name": name,
-            "environment": env,
-            "labels": dict(self.labels),
-            "detach": True,
-        }
-        if self.entrypoint is not None:
-            kwargs["entrypoint"] = list(self.entrypoint)
-        if self.cmd is not None:
-            kwargs["command"] = list(self.cmd)
-        if self.ports:
-            kwargs["ports"] = {
-                port: [(ip, int(hp)) if ip else int(hp) for ip, hp in binds]
-                for port, binds in self.ports.items()
-            }
-        if self.network_mode not in ("default", ""):
-            if self.network_mode in ("host", "none", "bridge") or self.network_mode.startswith(
-                "container:"
-            ):
-                kwargs["network_mode"] = self.network_mode
-            else:
-                kwargs["network"] = self.network_mode
-        if self.mounts:
-            kwargs["volumes"] = list(self.mounts)
-        if self.restart_policy not in ("", "no"):
-            policy: dict[str, Any] = {"Name": self.restart_policy}
-            if self.restart_policy == "on-failure":
-                policy["MaximumRetryCount"] = self.restart_retries
-            kwargs["restart_policy"] = policy
-        if self.healthcheck:
-            kwargs["healthcheck"] = dict(self.healthcheck)
-        if self.user:
-            kwargs["user"] = self.user
-        if self.workdir:
-            kwargs["working_dir"] = self.workdir
-        kwargs.update(self.options)
-        return kwargs
-
-    @property
-    def primary_network(self) -> str | None:
-        """The user-defined network the container is created on (its network mode)."""
-        mode = self.network_mode
-        if mode in ("", "default", "host", "none", "bridge") or mode.startswith("container:"):
-            return None
-        return mode
-
-    def create(self, client: Any, env: dict[str, str], name: str, labels: dict[str, str]) -> Any:
-        """Create (not start) the container on ``client``: every option, every network.
-
-        The SDK's ``containers.create`` has no stop timeout and one network; the
-        low-level call gets the stop timeout. The other networks are connected
-        by ``connect_networks`` before the first start.
-        """
-        from docker.models.containers import _create_container_args
-
-        kwargs = self.create_kwargs(env, name)
-        kwargs["labels"] = {**kwargs.get("labels", {}), **labels}
-        kwargs.pop("detach", None)
-        primary = self.primary_network
-        if primary is not None:
-            kwargs.pop("network_mode", None)
-            kwargs["network"] = primary
-            kwargs["networking_config"] = {primary: _endpoint(client, self.networks.get(primary))}
-        kwargs["version"] = client.api._version
-        args = _create_container_args(kwargs)
-        if self.stop_timeout is not None:
-            args["stop_timeout"] = self.stop_timeout
-        created = client.api.create_container(**args)
-        return client.containers.get(created["Id"])
-
-    def connect_networks(self, client: Any, container: Any) -> None:
-        """Connect ``container`` to each of the spec's other networks it is not on yet
-        (safe to repeat)."""
-        container.reload()
-        joined = set((container.attrs.get("NetworkSettings") or {}).get("Networks") or {})
-        for network, endpoint in sorted(self.networks.items()):
-            if network in joined:
-                continue
-            client.api.connect_container_to_network(
-                container.id,
-                network,
-                aliases=list(endpoint.get("aliases") or []) or None,
-                ipv4_address=endpoint.get("ipv4") or None,
-                ipv6_address=endpoint.get("ipv6") or None,
-            )
-
-
-def _endpoint(client: Any, endpoint: dict[str, Any] | None) -> Any:
-    endpoint = endpoint or {}
-    return client.api.create_endpoint_config(
-        aliases=list(endpoint.get("aliases") or []) or None,
-        ipv4_address=endpoint.get("ipv4") or None,
-        ipv6_address=endpoint.get("ipv6") or None,
-    )
 
 
 def _int_or_none(value: Any) -> int | None:
@@ -419,80 +319,3 @@ def capture(
         captured_by=who,
     )
     return spec, secrets
-
-
-def comparable(spec: RunSpec) -> dict[str, Any]:
-    """What ``diff`` compares: the spec without its bookkeeping."""
-    data = spec.to_json()
-    for key in ("captured_at", "captured_by", "version", "image_refs", "container"):
-        data.pop(key, None)
-    return data
-
-
-@dataclass(frozen=True)
-class Change:
-    what: str
-    kind: str  # "added", "removed", "changed"
-    old: str = ""
-    new: str = ""
-
-    def line(self) -> str:
-        if self.kind == "added":
-            return f"+ {self.what}: {self.new}"
-        if self.kind == "removed":
-            return f"- {self.what}: {self.old}"
-        return f"~ {self.what}: {self.old} -> {self.new}"
-
-
-def _short(value: Any) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
-    return text if len(text) <= 80 else text[:77] + "..."
-
-
-def _mask(value: Any) -> str:
-    text = value if isinstance(value, str) else repr(value)
-    return "(secret)" if isinstance(value, dict) and "keyring" in value else text
-
-
-def diff(
-    known: RunSpec, running: RunSpec, same_secret: dict[str, bool] | None = None
-) -> list[Change]:
-    """Changes from the known-good spec to the running container. Env values are
-    masked (``***``); ``same_secret`` says whether a secret env value matches."""
-    a, b = comparable(known), comparable(running)
-    out: list[Change] = []
-    for key in ("image_id", "entrypoint", "cmd", "network_mode", "restart_policy",
-                "restart_retries", "user", "workdir", "healthcheck", "stop_timeout"):  # fmt: skip
-        if a.get(key) != b.get(key):
-            out.append(Change(key, "changed", _mask(a.get(key)), _mask(b.get(key))))
-    for key, label in (("options", "option"), ("networks", "network")):
-        left, right = a.get(key) or {}, b.get(key) or {}
-        for k in sorted(set(left) | set(right)):
-            if left.get(k) != right.get(k):
-                kind = "added" if k not in left else "removed" if k not in right else "changed"
-                out.append(
-                    Change(f"{label} {k}", kind, _short(left.get(k, "")), _short(right.get(k, "")))
-                )
-    env_a, env_b = a["env"], b["env"]
-    for key in sorted(set(env_a) | set(env_b)):
-        if key not in env_b:
-            out.append(Change(f"env {key}", "removed", "***"))
-        elif key not in env_a:
-            out.append(Change(f"env {key}", "added", new="***"))
-        elif isinstance(env_a[key], dict) or isinstance(env_b[key], dict):
-            if not (same_secret or {}).get(key, env_a[key] == env_b[key]):
-                out.append(Change(f"env {key}", "changed", "***", "***"))
-        elif env_a[key] != env_b[key]:
-            out.append(Change(f"env {key}", "changed", "***", "***"))
-    for key, label in (("ports", "port"), ("labels", "label")):
-        left, right = a[key], b[key]
-        for k in sorted(set(left) | set(right)):
-            if left.get(k) != right.get(k):
-                kind = "added" if k not in left else "removed" if k not in right else "changed"
-                out.append(
-                    Change(f"{label} {k}", kind, str(left.get(k, "")), str(right.get(k, "")))
-                )
-    old_m, new_m = set(a["mounts"]), set(b["mounts"])
-    out += [Change("mount", "removed", m) for m in sorted(old_m - new_m)]
-    out += [Change("mount", "added", new=m) for m in sorted(new_m - old_m)]
-    return out
