@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import SecretStr
 
-from auren_tui.core.catalog import Catalog
 from auren_tui.core.kafka.client import KafkaError
 from auren_tui.core.transport.connection import Connection
 from auren_tui.core.webhooks.client import (
@@ -30,7 +29,6 @@ from auren_tui.core.webhooks.client import (
     NegativeKind,
     WebhookRequest,
     WebhookResponse,
-    bridge_address,
     build,
 )
 from auren_tui.core.webhooks.load import LoadSpec, LoadStats
@@ -136,12 +134,6 @@ def secret_for(
             f"`auren-tui secret set {profile} {provider}` (or set {secret_env(provider)})"
         )
     return stored
-
-
-def target(catalog: Catalog) -> str:
-    """The bridge as the server sees it, ``host:port``."""
-    host, port = bridge_address(catalog)
-    return f"{host}:{port}"
 
 
 Address = tuple[str, int]

@@ -26,7 +26,6 @@ if TYPE_CHECKING:
 from auren_tui.core.transport.loop import local_end
 from auren_tui.core.webhooks.signing import (
     NATIVE,
-    SIGNATURE_HEADER,
     Encoding,
     Provider,
     masked,
@@ -314,7 +313,3 @@ async def run_suite(
             last = request
         results.append(CheckResult(PRESETS[kind], request, await sender.send(request)))
     return results
-
-
-def signature_header(provider: Provider) -> str:
-    return SIGNATURE_HEADER[provider]
