@@ -19,20 +19,16 @@ import pytest
 from pydantic import SecretStr
 
 from auren_tui.core.config import Profile
-from auren_tui.core.transport.connection import Connection
+from auren_tui.core.transport.connection import Connection, DockerAccessDenied
 from auren_tui.core.transport.hostkeys import (
     HostKeyChanged,
     KnownHostsUnreadable,
     UnknownHostKey,
     trust,
 )
-from auren_tui.core.transport.ssh import (
-    AuthFailed,
-    ConnectFailed,
-    DockerAccessDenied,
-    SecretLookup,
-    SshConnection,
-)
+from auren_tui.core.transport.ssh import SshConnection
+from auren_tui.core.transport.ssh_auth import SecretLookup
+from auren_tui.core.transport.ssh_errors import AuthFailed, ConnectFailed
 from tests.services.base import ServiceUnavailable, free_port, unavailable
 from tests.services.docker import DockerEngine
 from tests.services.netns import ServerNamespace

@@ -36,15 +36,11 @@ from pydantic import SecretStr
 from auren_tui.app import AurenApp, build_app
 from auren_tui.core.backend.live import LiveBackend
 from auren_tui.core.config import AppConfig, Profile, UiPrefs, save_config
+from auren_tui.core.transport.connection import DockerAccessDenied
 from auren_tui.core.transport.hostkeys import HostKeyChanged
 from auren_tui.core.transport.loop import TunnelLoop
-from auren_tui.core.transport.ssh import (
-    AuthFailed,
-    ConnectFailed,
-    DockerAccessDenied,
-    SetupError,
-    SshConnection,
-)
+from auren_tui.core.transport.ssh import SshConnection
+from auren_tui.core.transport.ssh_errors import AuthFailed, ConnectFailed, SetupError
 from auren_tui.dialogs.trust_host import TrustHostDialog
 from auren_tui.widgets.status_bar import StatusBar
 from tests.auren_tui.kafka_util import BIN, create_topic

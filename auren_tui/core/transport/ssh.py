@@ -3,20 +3,23 @@
 ``SshConnection`` implements the ``Connection`` protocol (core/transport/connection.py)
 with paramiko:
 
-- the host key is checked against known_hosts right after the key exchange
-  and before authentication (core/transport/hostkeys.py); an unknown or changed key
-  raises and nothing else is sent; nothing is ever added on its own;
+- it logs in hop by hop (core/transport/ssh_login.py, ssh_auth.py); on every
+  hop the host key is checked against known_hosts right after the key
+  exchange and before authentication (core/transport/hostkeys.py); an unknown
+  or changed key raises and nothing else is sent; nothing is ever added on
+  its own;
 - ``endpoint(host, port)`` is a local TCP port whose connections become
   ``direct-tcpip`` channels to ``host:port`` as the server sees it;
 - ``docker_url()`` is a local unix socket whose connections become exec
   channels running ``docker system dial-stdio``: the Docker API through the
-  same login, no second one;
+  same login, no second one (core/transport/ssh_docker.py);
 - a supervisor thread sends a heartbeat (a global request that needs an
   answer) every few seconds and reconnects with backoff when the connection
-  is lost. The local addresses stay the same across reconnects.
+  is lost (core/transport/ssh_keepalive.py). The local addresses stay the
+  same across reconnects.
 
 Everything is blocking and thread-safe; call it from worker threads. Every
-network operation has a timeout.
+network operation has a timeout (commands: ssh_exec.py). Errors: ssh_errors.py.
 
 Threads: paramiko's transport thread; one supervisor (``start()``) that
 polls the transport every 0.25 s and runs each heartbeat in a short-lived
@@ -28,79 +31,33 @@ connection (core/transport/tunnels.py); a timer while an exec request is pending
 from __future__ import annotations
 
 import contextlib
-import copy
 import logging
-import re
-import select
-import shlex
 import socket
 import threading
 import time
-from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import paramiko
-from pydantic import SecretStr
 
 from auren_tui.core.config import Profile
-from auren_tui.core.format import display_path
 from auren_tui.core.model import ConnState
 from auren_tui.core.transport.connection import DockerAccessDenied
-from auren_tui.core.transport.hostkeys import (
-    HostKeyError,
-    check_host_key,
-    close_transport,
-    host_label,
-    known_hosts_path,
-    known_key_types,
-    preferred_algorithms,
-)
+from auren_tui.core.transport.hostkeys import HostKeyError, host_label, known_hosts_path
+from auren_tui.core.transport.ssh_auth import SecretLookup
+from auren_tui.core.transport.ssh_docker import docker_cli, docker_problem
+from auren_tui.core.transport.ssh_errors import ConnectFailed, SetupError, SshError
+from auren_tui.core.transport.ssh_exec import exec_channel, read_to_exit
+from auren_tui.core.transport.ssh_keepalive import BACKOFF_MAX, BACKOFF_START, POLL, Keepalive
+from auren_tui.core.transport.ssh_login import Stream, close_chain, dial, login, through
 from auren_tui.core.transport.sshroute import Hop, Route, RouteError, resolve_route
 from auren_tui.core.transport.tunnels import TcpForwarder, UnixForwarder
 
 log = logging.getLogger(__name__)
 
-# Returns a secret of this profile by name: "ssh_password", "key_passphrase".
-SecretLookup = Callable[[str], SecretStr | None]
-
-BACKOFF_START = 0.5
-BACKOFF_MAX = 10.0
-POLL = 0.25  # how often the supervisor looks at the transport
 SEND_TIMEOUT = 60.0  # a forwarded connection whose peer accepts nothing for this long is dropped
 
 
-class SshError(Exception):
-    """A one-line, secret-free reason the server cannot be used."""
-
-
-class ConnectFailed(SshError):
-    """The server is unreachable, the handshake failed, or the connection is down."""
-
-
-class AuthFailed(SshError):
-    """The server refused our credentials, or we have none to offer."""
-
-    hop: Hop | None = None
-    """The hop that refused (set by ``_login``): a jump host's or the server's."""
-
-
-class SetupError(SshError):
-    """The profile or the SSH config cannot be used as written (never retried)."""
-
-
-def _reason(exc: BaseException) -> str:
-    """One line about a library error (paramiko's messages carry no secret)."""
-    if isinstance(exc, socket.timeout | TimeoutError):
-        return "timed out"
-    if isinstance(exc, EOFError):
-        return "closed by the server"
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__
-
-
-class SshConnection:
+class SshConnection(Keepalive):
     """The ``Connection`` to one server over SSH (see the module docstring)."""
 
     def __init__(
@@ -250,9 +207,9 @@ class SshConnection:
                 self.last_error = None
                 self._set_state("connected")  # with the transport, atomically
         if closed:
-            _close_chain(chain)
+            close_chain(chain)
             raise ConnectFailed(f"the connection to {self.label} is closed")
-        _close_chain([t for t in old if t not in chain])
+        close_chain([t for t in old if t not in chain])
 
     def _route_now(self) -> Route:
         if self.route is None:
@@ -272,33 +229,16 @@ class SshConnection:
         try:
             for hop in route.hops:
                 timeout = hop.connect_timeout or self.connect_timeout
-                sock = self._through(chain[-1], hop, timeout) if chain else self._dial(hop, timeout)
+                sock = through(chain[-1], hop, timeout) if chain else self._dial(hop, timeout)
                 chain.append(self._login(sock, hop, timeout))
         except BaseException:
-            _close_chain(chain)
+            close_chain(chain)
             raise
         return chain
 
-    def _dial(self, hop: Hop, timeout: float) -> socket.socket | paramiko.ProxyCommand:
-        """The first hop's byte stream: a TCP connection, or the allowed ProxyCommand."""
-        if hop.proxy_command:
-            command = _expand_proxy_command(hop)
-            log.info("%s: ProxyCommand %s", self.label, command)
-            try:
-                # Run as ssh runs it (the user's shell syntax), never without consent:
-                # resolve_route refuses it unless the profile allows it.
-                sock: socket.socket | paramiko.ProxyCommand = paramiko.ProxyCommand(
-                    shlex.join(["/bin/sh", "-c", f"exec {command}"])
-                )
-            except paramiko.SSHException as exc:
-                raise ConnectFailed(
-                    f"cannot start the ProxyCommand for {hop.label}: {_reason(exc)}"
-                ) from None
-        else:
-            try:
-                sock = socket.create_connection((hop.hostname, hop.port), timeout=timeout)
-            except OSError as exc:
-                raise ConnectFailed(f"cannot reach {hop.named(hop.label)}: {_reason(exc)}") from exc
+    def _dial(self, hop: Hop, timeout: float) -> Stream:
+        """The first hop's byte stream, kept where ``close()`` can abort its handshake."""
+        sock = dial(hop, timeout, self.label)
         with self._cond:
             if self._closed:
                 sock.close()
@@ -306,278 +246,14 @@ class SshConnection:
             self._pending = sock
         return sock
 
-    @staticmethod
-    def _through(carrier: paramiko.Transport, hop: Hop, timeout: float) -> paramiko.Channel:
-        """A direct-tcpip channel of the previous hop to this one."""
-        try:
-            return carrier.open_channel(
-                "direct-tcpip", (hop.hostname, hop.port), ("127.0.0.1", 0), timeout=timeout
-            )
-        except (paramiko.SSHException, OSError, EOFError) as exc:
-            raise ConnectFailed(
-                f"the jump host cannot reach {hop.named(hop.label)}: {_reason(exc)}"
-            ) from exc
-
     def _login(
-        self,
-        sock: socket.socket | paramiko.ProxyCommand | paramiko.Channel,
-        hop: Hop,
-        timeout: float,
+        self, sock: Stream | paramiko.Channel, hop: Hop, timeout: float
     ) -> paramiko.Transport:
-        transport: paramiko.Transport | None = None
         try:
-            transport = paramiko.Transport(sock)
-            transport.banner_timeout = timeout
-            transport.handshake_timeout = timeout
-            transport.auth_timeout = timeout
-            options = transport.get_security_options()
-            known = known_key_types(hop.known_hosts, hop.hostname, hop.port)
-            options.key_types = preferred_algorithms(known, options.key_types)
-            try:
-                transport.start_client(timeout=timeout)
-                key = transport.get_remote_server_key()
-            except (paramiko.SSHException, OSError, EOFError) as exc:
-                raise ConnectFailed(
-                    f"SSH handshake with {hop.named(hop.label)} failed: {_reason(exc)}"
-                ) from exc
-            # Before anything else is sent: no user name, no key, no password.
-            role = "" if hop.is_server else hop.role
-            check_host_key(hop.known_hosts, hop.hostname, hop.port, key, role)
-            self._authenticate(transport, hop)
-        except BaseException as exc:
-            if isinstance(exc, AuthFailed):
-                exc.hop = hop
-            if transport is not None:
-                close_transport(transport)
-            sock.close()
-            raise
+            return login(sock, hop, timeout, self._secrets, self.profile.name)
         finally:
             with self._cond:
                 self._pending = None
-        return transport
-
-    # -- authentication ------------------------------------------------------------
-
-    def _authenticate(self, transport: paramiko.Transport, hop: Hop) -> None:
-        who = hop.named(hop.who)
-        tried: list[str] = []
-        try:
-            if hop.auth == "password":
-                self._auth_password(transport, hop.user, who)
-            else:
-                self._auth_keys(transport, hop, who, tried)
-        except paramiko.BadAuthenticationType as exc:
-            allowed = ", ".join(exc.allowed_types) or "nothing"
-            raise AuthFailed(
-                f"{who} does not accept {hop.auth} login (it allows: {allowed})"
-            ) from None
-        except paramiko.AuthenticationException:
-            raise AuthFailed(self._refused(hop, who, tried)) from None
-        except (paramiko.SSHException, OSError, EOFError) as exc:
-            raise ConnectFailed(
-                f"connection to {hop.named(hop.label)} lost while logging in: {_reason(exc)}"
-            ) from exc
-        if not transport.is_authenticated():
-            raise AuthFailed(f"{who} asks for more login steps than auren-tui supports")
-
-    def _refused(self, hop: Hop, who: str, tried: list[str]) -> str:
-        if hop.auth == "password":
-            return f"password login as {who} was refused (wrong password?)"
-        if hop.auth == "key":
-            return f"key login as {who} was refused (is {hop.identity_files[0]} authorized?)"
-        if hop.auth == "agent":
-            return f"none of the SSH agent's keys is accepted for {who}"
-        offered = ", ".join(tried) if tried else "nothing (no agent keys, no identity file found)"
-        return f"login as {who} was refused; offered: {offered}"
-
-    def _auth_password(self, transport: paramiko.Transport, user: str, who: str) -> None:
-        secret = self._secrets("ssh_password")
-        if secret is None:
-            raise AuthFailed(
-                f"cannot log in as {who}: no SSH password is stored for profile "
-                f"{self.profile.name!r}"
-            )
-        transport.auth_password(user, secret.get_secret_value())
-
-    def _auth_keys(
-        self, transport: paramiko.Transport, hop: Hop, who: str, tried: list[str]
-    ) -> None:
-        """Offer keys as ``ssh`` does: the agent's (unless IdentitiesOnly), then each
-        identity file, a certificate (CertificateFile, or ``KEY-cert.pub``) before its
-        plain key. Raises AuthenticationException when none is accepted."""
-        if hop.auth == "agent" or (hop.auth == "auto" and not hop.identities_only):
-            agent = _agent()
-            try:
-                keys = list(agent.get_keys()) if agent is not None else []
-                if not keys and hop.auth == "agent":
-                    raise AuthFailed(
-                        f"cannot log in as {who}: the SSH agent has no keys "
-                        "(is SSH_AUTH_SOCK set? run ssh-add)"
-                    )
-                if keys:
-                    tried.append(f"{len(keys)} agent key(s)")
-                if self._offer(transport, hop.user, keys):
-                    return
-            finally:
-                if agent is not None:
-                    agent.close()
-            if hop.auth == "agent":
-                raise paramiko.AuthenticationException(f"no agent key accepted for {who}")
-        for path in hop.identity_files:
-            loaded = self._load_key(path, hop)
-            if loaded is None:
-                continue
-            candidates, what = loaded
-            tried.append(what)
-            if self._offer(transport, hop.user, candidates):
-                return
-        raise paramiko.AuthenticationException(f"no key accepted for {who}")
-
-    @staticmethod
-    def _offer(transport: paramiko.Transport, user: str, keys: Sequence[paramiko.PKey]) -> bool:
-        for key in keys:
-            try:
-                transport.auth_publickey(user, key)
-            except paramiko.AuthenticationException:
-                if not transport.is_active():
-                    raise
-                continue
-            if transport.is_authenticated():
-                return True
-        return False
-
-    def _load_key(self, path: Path, hop: Hop) -> tuple[list[paramiko.PKey], str] | None:
-        """The key at ``path`` (its certified copy first), and how it is named in errors.
-
-        None when there is nothing to offer: a file that does not exist, or (for
-        ``auto``) one that cannot be used, as ``ssh`` goes on to the next.
-        """
-        strict = hop.auth == "key"
-        path = path.expanduser()
-        if not strict and not path.exists():
-            return None
-        try:
-            key = self._read_key(path)
-        except AuthFailed as exc:
-            if strict:
-                raise
-            log.info("%s: %s", hop.label, exc)
-            return None
-        keys = [key]
-        certificates = [*hop.certificate_files, path.with_name(path.name + "-cert.pub")]
-        for cert in dict.fromkeys(certificates):
-            certified = _certified(key, cert)
-            if certified is not None:
-                keys.insert(0, certified)
-                return keys, f"{display_path(path)} (with certificate {display_path(cert)})"
-        return keys, display_path(path)
-
-    def _read_key(self, path: Path) -> paramiko.PKey:
-        try:
-            return paramiko.PKey.from_path(path)
-        except OSError as exc:
-            raise AuthFailed(f"cannot read key file {path}: {_reason(exc)}") from None
-        except TypeError:
-            pass  # encrypted: cryptography wants the passphrase
-        except (ValueError, paramiko.SSHException):
-            raise AuthFailed(f"cannot load key file {path}: not a supported private key") from None
-        passphrase = self._secrets("key_passphrase")
-        if passphrase is None:
-            raise AuthFailed(
-                f"key file {path} is encrypted and no passphrase is stored for profile "
-                f"{self.profile.name!r}"
-            )
-        try:
-            # paramiko 5.1 hands the password to cryptography as is, which wants bytes.
-            password = passphrase.get_secret_value().encode()
-            return paramiko.PKey.from_path(path, password)  # type: ignore[arg-type]
-        except (TypeError, ValueError, paramiko.SSHException):
-            raise AuthFailed(f"cannot decrypt key file {path} (wrong passphrase?)") from None
-
-    # -- keeping it alive ------------------------------------------------------------
-
-    def _supervise(self) -> None:
-        try:
-            last_beat = time.monotonic()
-            silent: str | None = None  # why the heartbeat gave up on the transport
-            while not self._stopping.is_set():
-                transport = self._transport
-                if transport is None or not transport.is_active():
-                    if not self._reconnect(silent):
-                        return
-                    last_beat, silent = time.monotonic(), None
-                    continue
-                if self._stopping.wait(POLL):
-                    return
-                if time.monotonic() - last_beat >= self.heartbeat_interval:
-                    last_beat = time.monotonic()
-                    if not self._heartbeat(transport) and not self._stopping.is_set():
-                        silent = f"no answer for {self.heartbeat_timeout:g} s"
-        except Exception as exc:  # a bug must not leave the UI believing we are connected
-            log.exception("%s: supervisor failed", self.label)
-            self._set_state("failed", error=f"internal error: {_reason(exc)}")
-
-    def _heartbeat(self, transport: paramiko.Transport) -> bool:
-        """A global request that needs an answer; close the transport if none comes in time."""
-        done = threading.Event()
-
-        def beat() -> None:
-            try:
-                # OpenSSH answers unknown requests with a failure: an answer is all we need.
-                transport.global_request("keepalive@openssh.com", wait=True)
-            except Exception as exc:
-                log.debug("%s: heartbeat failed: %s", self.label, _reason(exc))
-            finally:
-                done.set()
-
-        thread = threading.Thread(target=beat, name="auren-ssh-heartbeat", daemon=True)
-        thread.start()
-        answered = done.wait(self.heartbeat_timeout)
-        if not answered:
-            close_transport(transport)  # global_request returns once the transport is inactive
-        thread.join(self.connect_timeout)
-        return answered and transport.is_active()
-
-    def _reconnect(self, why: str | None = None) -> bool:
-        """Reconnect with backoff. False when closing, or on an error retrying cannot fix."""
-        with self._cond:
-            old, self._transport = self._transport, None
-            carriers, self._carriers = self._carriers, []
-        if old is not None:
-            exc = old.get_exception()
-            _close_chain([*carriers, old])
-            why = why or (_reason(exc) if exc else None)
-            error = f"connection to {self.label} lost" + (f": {why}" if why else "")
-            log.warning("%s", error)
-            self._set_state("reconnecting", 0, error)
-        delay = self.backoff_start
-        attempt = 0
-        while not self._stopping.is_set():
-            attempt += 1
-            self._set_state("reconnecting", attempt)
-            try:
-                chain = self._open_chain()
-            except (HostKeyError, AuthFailed, SetupError) as exc:
-                # Never retried: a new host key needs an operator, and repeating
-                # refused credentials only locks the account.
-                log.error("%s", exc)
-                self._set_state("failed", attempt, str(exc))
-                return False
-            except ConnectFailed as exc:
-                log.info("%s: attempt %d: %s", self.label, attempt, exc)
-                with self._cond:
-                    self.last_error = str(exc)
-            else:
-                try:
-                    self._install(chain)
-                except ConnectFailed:
-                    return False  # closed meanwhile
-                log.info("%s: reconnected after %d attempt(s)", self.label, attempt)
-                return True
-            if self._stopping.wait(delay):
-                return False
-            delay = min(delay * 2, self.backoff_max)
-        return False
 
     # -- using it ----------------------------------------------------------------------
 
@@ -610,34 +286,11 @@ class SshConnection:
 
     def _exec(self, command: str, timeout: float) -> paramiko.Channel:
         """A session channel running ``command``; each step bounded by ``timeout``."""
-        transport = self._transport_now(timeout)
-        chan = transport.open_session(timeout=timeout)
-        # exec_command waits for the server's reply without a timeout of its own:
-        # closing the channel ends that wait.
-        timer = threading.Timer(timeout, chan.close)
-        timer.name = "auren-ssh-exec-timeout"
-        timer.daemon = True
-        timer.start()
-        try:
-            chan.exec_command(command)
-        except BaseException:
-            chan.close()
-            raise
-        finally:
-            timer.cancel()
-            timer.join()
-        return chan
-
-    def _docker_cli(self) -> str:
-        """The docker CLI as the profile runs it, with ``-H`` when it names a socket."""
-        words = [shlex.quote(w) for w in shlex.split(self.profile.docker_command)]
-        if self.profile.docker_host:
-            words += ["-H", shlex.quote(self.profile.docker_host)]
-        return " ".join(words)
+        return exec_channel(self._transport_now(timeout), command, timeout)
 
     def docker_command(self) -> str:
         """The server-side command that connects stdin/stdout to the Docker API."""
-        return f"{self._docker_cli()} system dial-stdio"
+        return f"{docker_cli(self.profile)} system dial-stdio"
 
     def check_docker(self) -> None:
         """Raise ``DockerAccessDenied`` (one line, with the fixes) when the SSH user may
@@ -646,7 +299,7 @@ class SshConnection:
         ``docker system dial-stdio`` reports a refused socket on its stderr, which
         the Docker client never shows: a short ``docker version`` first says why.
         """
-        command = f"{self._docker_cli()} version --format '{{{{.Server.APIVersion}}}}'"
+        command = f"{docker_cli(self.profile)} version --format '{{{{.Server.APIVersion}}}}'"
         status, _out, err = self.run(command, self.connect_timeout)
         if status == 0:
             return
@@ -708,33 +361,7 @@ class SshConnection:
         ``TimeoutError`` when the command outlives ``timeout``.
         """
         deadline = time.monotonic() + timeout
-        chan = self._exec(command, timeout)
-        out, err = bytearray(), bytearray()
-        try:
-            while True:
-                while chan.recv_ready():
-                    out.extend(chan.recv(65536))
-                while chan.recv_stderr_ready():
-                    err.extend(chan.recv_stderr(65536))
-                if chan.closed or (chan.eof_received and chan.exit_status_ready()):
-                    # Data that arrived with the close.
-                    while chan.recv_ready():
-                        out.extend(chan.recv(65536))
-                    while chan.recv_stderr_ready():
-                        err.extend(chan.recv_stderr(65536))
-                    break
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise TimeoutError(
-                        f"command on {self.label} did not finish within {timeout:g} s"
-                    )
-                select.select([chan], [], [], min(remaining, POLL))
-            if not chan.exit_status_ready():
-                raise ConnectFailed(f"connection to {self.label} lost while running a command")
-            status = chan.recv_exit_status()
-        finally:
-            chan.close()
-        return status, out.decode(errors="replace"), err.decode(errors="replace")
+        return read_to_exit(self._exec(command, timeout), deadline, timeout, self.label)
 
     # -- closing -------------------------------------------------------------------------
 
@@ -766,84 +393,5 @@ class SshConnection:
         with self._cond:
             transport, self._transport = self._transport, None
             carriers, self._carriers = self._carriers, []
-        _close_chain([*carriers, *([transport] if transport is not None else [])])
+        close_chain([*carriers, *([transport] if transport is not None else [])])
         log.info("%s: closed", self.label)
-
-
-def docker_problem(docker_command: str, user: str, where: str, stderr: str) -> str | None:
-    """One line for a docker CLI failure the operator must fix on the server, or None."""
-    text = stderr.lower()
-    if "permission denied" in text and "docker" in text:
-        found = re.search(r"unix://[^\s:]+", stderr)
-        socket_at = f" {found.group(0)[len('unix://') :]}" if found else ""
-        return (
-            f"{user}@{where} may not use the Docker socket{socket_at} (permission denied): "
-            "add the user "
-            f"to the docker group on the server (`sudo usermod -aG docker {user}`, then log in "
-            'again), or set the profile\'s docker_command = "sudo -n docker" (with a sudoers '
-            "rule that needs no password)"
-        )
-    if "password is required" in text or "a terminal is required" in text:
-        return (
-            f"`{docker_command}` on {where} asks for a password: allow it without one "
-            f"(a sudoers rule `{user} ALL=(root) NOPASSWD: /usr/bin/docker`), or add "
-            f'{user} to the docker group and set docker_command = "docker"'
-        )
-    if "not found" in text and ("docker" in text or "sudo" in text):
-        first = stderr.strip().splitlines()[0] if stderr.strip() else "command not found"
-        return (
-            f"`{docker_command}` is not available to {user} on {where} ({first[:120]}); "
-            "install the docker CLI there or set the profile's docker_command"
-        )
-    return None
-
-
-def _close_chain(chain: Sequence[paramiko.Transport]) -> None:
-    """Close the server's transport first, then each jump host's, backwards."""
-    for transport in reversed(chain):
-        close_transport(transport)
-
-
-def _agent() -> paramiko.Agent | None:
-    """The SSH agent of ``SSH_AUTH_SOCK`` (None when it cannot be reached)."""
-    try:
-        return paramiko.Agent()
-    except (paramiko.SSHException, OSError) as exc:
-        log.info("SSH agent unavailable: %s", _reason(exc))
-        return None
-
-
-def _certified(key: paramiko.PKey, cert: Path) -> paramiko.PKey | None:
-    """A copy of ``key`` carrying the certificate at ``cert`` (None if absent or not its own)."""
-    if not cert.is_file():
-        return None
-    try:
-        copy = _copy_key(key)
-        copy.load_certificate(str(cert))
-    except (OSError, ValueError, paramiko.SSHException) as exc:
-        log.info("certificate %s not used: %s", cert, _reason(exc))
-        return None
-    return copy
-
-
-def _copy_key(key: paramiko.PKey) -> paramiko.PKey:
-    """Another object for the same private key: a certificate is loaded onto the copy,
-    so the plain key can still be offered after it."""
-    return copy.copy(key)
-
-
-_TOKENS = re.compile(r"%(.)")
-
-
-def _expand_proxy_command(hop: Hop) -> str:
-    """ProxyCommand's tokens, as ssh expands them (%h %p %r %n %%)."""
-    values = {"h": hop.hostname, "p": str(hop.port), "r": hop.user, "n": hop.alias, "%": "%"}
-
-    def one(match: re.Match[str]) -> str:
-        token = match.group(1)
-        if token not in values:
-            raise SetupError(f"ProxyCommand for {hop.alias}: unknown token %{token}")
-        value = values[token]
-        return value if value == "%" else shlex.quote(value)
-
-    return _TOKENS.sub(one, hop.proxy_command or "")

@@ -25,6 +25,8 @@ from auren_tui.core.transport.hostkeys import (
     known_key_types,
     trust,
 )
+from auren_tui.core.transport.ssh import SshConnection
+from auren_tui.core.transport.ssh_errors import AuthFailed, SshError, first_line
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -74,8 +76,7 @@ def trust_host(
     try:
         key = fetch_host_key(server.hostname, server.port, timeout, prefer=prefer)
     except (OSError, paramiko.SSHException, EOFError) as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        out.write(f"cannot fetch the host key of {label}: {reason}\n")
+        out.write(f"cannot fetch the host key of {label}: {first_line(exc)}\n")
         return 1
     try:
         check_host_key(server.known_hosts, server.hostname, server.port, key)
@@ -124,8 +125,6 @@ def _trust_route(
     secrets: Callable[[str], SecretStr | None] | None,
 ) -> int:
     """Log in hop by hop; each unknown key on the way is shown and (if accepted) trusted."""
-    from auren_tui.core.transport.ssh import AuthFailed, SshConnection, SshError
-
     trusted = 0
     for _ in range(len(route.hops) + 1):
         conn = SshConnection(profile, secrets or (lambda _name: None), timeout, route=route)

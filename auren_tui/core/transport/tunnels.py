@@ -28,6 +28,8 @@ from pathlib import Path
 
 import paramiko
 
+from auren_tui.core.transport.ssh_errors import first_line
+
 log = logging.getLogger(__name__)
 
 # Opens the channel for one accepted connection; ``origin`` is the client's address.
@@ -37,11 +39,6 @@ BUFFER = 65536
 POLL = 0.5  # how often idle loops look at the stop flag
 MAX_STDERR = 4096
 MAX_SOCKET_PATH = 100  # sun_path is 108 bytes with the NUL
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
 
 
 def pump(
@@ -159,7 +156,7 @@ class Forwarder:
             try:
                 chan = self._opener(origin)
             except Exception as exc:
-                log.info("forwarder %s: cannot open a channel: %s", self.name, _one_line(exc))
+                log.info("forwarder %s: cannot open a channel: %s", self.name, first_line(exc))
                 return
             with self._lock:
                 if self._stop.is_set():
@@ -167,7 +164,7 @@ class Forwarder:
                 self._conns[client] = chan
             pump(client, chan, self._stop, self._send_timeout, stderr)
         except (OSError, EOFError, paramiko.SSHException) as exc:
-            log.debug("forwarder %s: connection ended: %s", self.name, _one_line(exc))
+            log.debug("forwarder %s: connection ended: %s", self.name, first_line(exc))
         except Exception:
             log.exception("forwarder %s: pump failed", self.name)
         finally:
