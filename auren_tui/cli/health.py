@@ -22,7 +22,6 @@ from auren_tui.cli import (
 )
 from auren_tui.core.catalog import Catalog
 from auren_tui.core.model import BridgeFigures, ServiceStatus, Snapshot, sorted_services
-from auren_tui.core.transport.connection import Connection
 
 
 def configure(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -94,28 +93,6 @@ def apply_options(catalog: Catalog, ports: Sequence[str], only: Sequence[str]) -
     if wanted:
         services = tuple(s for s in services if s.name in wanted)
     return Catalog(services)
-
-
-class _WithoutDocker:
-    """A connection whose Docker Engine is not consulted (``--no-docker``)."""
-
-    def __init__(self, inner: Connection) -> None:
-        self._inner = inner
-        self.state = inner.state
-        self.attempt = inner.attempt
-        self.last_error = inner.last_error
-
-    def endpoint(self, host: str, port: int) -> tuple[str, int]:
-        return self._inner.endpoint(host, port)
-
-    def docker_url(self) -> str | None:
-        return None
-
-    def run(self, command: str, timeout: float) -> tuple[int, str, str]:
-        return self._inner.run(command, timeout)
-
-    def close(self) -> None:
-        self._inner.close()
 
 
 # ---- output -------------------------------------------------------------------------------
@@ -196,18 +173,13 @@ def handle(args: argparse.Namespace, ctx: Context) -> int:
     """The ``health`` handler: raises UsageError/CliError, returns the exit status."""
     # Imported here: httpx alone costs ~0.6 s, which other commands need not pay.
     from auren_tui.core.health.checks import DEFAULT_TIMEOUT
-    from auren_tui.core.health.collector import Collector
 
     timeout = DEFAULT_TIMEOUT if args.timeout is None else args.timeout
     if not timeout > 0:
         raise UsageError("--timeout must be a positive number of seconds")
     with ctx.session(args) as session:
-        connection = session.connection()
         catalog = apply_options(session.catalog, args.catalog_port, args.only)
-        if args.no_docker:
-            connection = _WithoutDocker(connection)
-        with Collector(connection, catalog, timeout=timeout) as collector:
-            snapshot = collector.collect()
+        snapshot = session.collect(catalog, timeout=timeout, docker=not args.no_docker)
     ctx.say(snapshot_json(snapshot) if args.json else format_table(snapshot))
     for error in snapshot.errors:
         ctx.warn(error)

@@ -126,13 +126,11 @@ def _open(session: Session, args: argparse.Namespace) -> tuple[Connection, str]:
 
 
 def handle_topics(args: argparse.Namespace, ctx: Context) -> int:
-    from auren_tui.core.kafka.client import list_topics
-    from auren_tui.core.transport.loop import run_tunnelled
-
     _check_timeout(args)
     with ctx.session(args) as session:
-        connection, bootstrap = _open(session, args)
-        topics = run_tunnelled(connection, lambda: list_topics(bootstrap, args.timeout, args.all))
+        topics = session.topics(
+            bootstrap_for(session.catalog, args.bootstrap), args.timeout, args.all
+        )
     if args.json:
         ctx.say(
             json.dumps(

@@ -161,7 +161,7 @@ def _body(args: argparse.Namespace, ctx: Context, provider: Provider) -> tuple[b
 
 def handle_send(args: argparse.Namespace, ctx: Context) -> int:
     from auren_tui.cli.tail import bootstrap_for
-    from auren_tui.core.backend.webhooks import Outgoing, prepare, send
+    from auren_tui.core.backend.webhooks import Outgoing, prepare
     from auren_tui.core.webhooks import saved
 
     provider = check_provider(args.source)
@@ -179,16 +179,14 @@ def handle_send(args: argparse.Namespace, ctx: Context) -> int:
     out = Outgoing(provider, body, negative)
     with ctx.session(args) as session:
         _refuse(args, session)
-        secret = session.webhook_secret(provider)
         if args.dry_run:
-            _show_request(ctx, prepare(out, secret)[1])
+            _show_request(ctx, prepare(out, session.webhook_secret(provider))[1])
             ctx.say("dry run: nothing sent")
             return EXIT_OK
-        connection = session.connection()
         bridge = _address(session.catalog, args.bridge)
         bootstrap = bootstrap_for(session.catalog, args.bootstrap) if args.trace else ""
         topic = args.topic if args.trace else None
-        sent = send(connection, bridge, lambda: bootstrap, out, secret, topic, strict_trace=True)
+        sent = session.send_webhook(out, bridge, topic, bootstrap)
     return _report_send(sent, ctx, args.json)
 
 
@@ -235,7 +233,6 @@ def _report_send(sent: Sent, ctx: Context, as_json: bool) -> int:
 
 
 def handle_check(args: argparse.Namespace, ctx: Context) -> int:
-    from auren_tui.core.backend.webhooks import suite
     from auren_tui.core.webhooks.templates import render
 
     providers = [check_provider(p) for p in (args.source or PROVIDERS)]
@@ -248,10 +245,8 @@ def handle_check(args: argparse.Namespace, ctx: Context) -> int:
         return EXIT_OK
     with ctx.session(args) as session:
         _refuse(args, session)
-        connection = session.connection()
         bridge = _address(session.catalog, args.bridge)
-        runs = [(p, session.webhook_secret(p), render(p)) for p in providers]
-        results = suite(connection, bridge, runs)
+        results = session.webhook_suite(bridge, [(p, render(p)) for p in providers])
     if args.json:
         ctx.say(json.dumps([
             {"provider": r.request.provider, "check": r.preset.kind, "ok": r.ok,
@@ -302,8 +297,6 @@ def _load(
     spec: LoadSpec,
     progress: Callable[[LoadStats], None],
 ) -> int:
-    from auren_tui.core.backend.webhooks import load
-
     tty = ctx.err.isatty()
     rate = f" at {args.rate:g}/s" if args.rate else ""
     plan = (
@@ -318,9 +311,7 @@ def _load(
         if not ctx.stdin.isatty():
             raise UsageError(f"{plan}; not a terminal: pass --yes to confirm (or --dry-run)")
         ctx.confirm(f"{plan}. Go ahead?", "not confirmed; nothing sent")
-    connection = session.connection()
-    secret = session.webhook_secret(spec.provider)
-    stats = load(connection, _address(session.catalog, args.bridge), spec, secret, progress)
+    stats = session.webhook_load(_address(session.catalog, args.bridge), spec, progress)
     if tty:
         ctx.err.write("\n")
     summary = stats.summary()

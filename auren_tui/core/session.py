@@ -5,7 +5,9 @@ profile once (``--profile``, else ``ui.default_profile``, else the built-in
 ``local``) and holds one secret store (opened on first use), one connection
 (opened on first use) and the profile's catalog, overrides already applied.
 Every headless command and the TUI (``launch.py``, through ``backend()``)
-start here; leaving the ``with`` block closes what was opened.
+start here; a command makes one call (``collect``, ``topics``,
+``send_webhook``, ...) and prints the typed result. Leaving the ``with``
+block closes what was opened.
 """
 
 from __future__ import annotations
@@ -22,8 +24,13 @@ if TYPE_CHECKING:
     from pydantic import SecretStr
 
     from auren_tui.core.backend.live import LiveBackend
+    from auren_tui.core.backend.webhooks import Address, OnProgress, Outgoing, Sent
+    from auren_tui.core.kafka.client import TopicInfo
+    from auren_tui.core.model import Snapshot
     from auren_tui.core.secrets import SecretStore
     from auren_tui.core.transport.connection import Connection
+    from auren_tui.core.webhooks.client import CheckResult
+    from auren_tui.core.webhooks.load import LoadSpec, LoadStats
     from auren_tui.core.webhooks.signing import Provider
 
 SecretStoreFactory = Callable[[], "SecretStore"]
@@ -153,6 +160,65 @@ class Session:
                 ) from exc
         return self._connection
 
+    # -- one call per headless command ----------------------------------------------
+
+    def collect(
+        self, catalog: Catalog | None = None, *, timeout: float, docker: bool = True
+    ) -> Snapshot:
+        """One refresh of ``catalog`` (default: the profile's); ``docker=False`` leaves
+        the Docker Engine out (service checks only)."""
+        from auren_tui.core.health.collector import Collector
+
+        connection = self.connection()
+        if not docker:
+            connection = _WithoutDocker(connection)
+        with Collector(connection, catalog or self.catalog, timeout=timeout) as collector:
+            return collector.collect()
+
+    def topics(self, bootstrap: str, timeout: float, internal: bool = False) -> list[TopicInfo]:
+        """Every topic on the broker at ``bootstrap`` (as the server sees it)."""
+        from auren_tui.core.kafka.client import list_topics
+        from auren_tui.core.transport.loop import run_tunnelled
+
+        connection = self.connection()
+        found: list[TopicInfo] = run_tunnelled(
+            connection, lambda: list_topics(bootstrap, timeout, internal)
+        )
+        return found
+
+    def send_webhook(
+        self, out: Outgoing, bridge: Address, trace_topic: str | None = None, bootstrap: str = ""
+    ) -> Sent:
+        """Sign and send ``out`` to ``bridge`` (core/backend/webhooks.py); with
+        ``trace_topic``, follow a 202 into it on ``bootstrap``: a trace that cannot be
+        armed raises ``KafkaError`` before anything is sent."""
+        from auren_tui.core.backend.webhooks import send
+
+        secret = self.webhook_secret(out.provider)
+        connection = self.connection()
+        return send(
+            connection, bridge, lambda: bootstrap, out, secret, trace_topic, strict_trace=True
+        )
+
+    def webhook_suite(
+        self, bridge: Address, runs: list[tuple[Provider, bytes]]
+    ) -> list[CheckResult]:
+        """The negative suite for each ``(provider, genuine body)``, in order."""
+        from auren_tui.core.backend.webhooks import suite
+
+        connection = self.connection()
+        signed = [(provider, self.webhook_secret(provider), body) for provider, body in runs]
+        return suite(connection, bridge, signed)
+
+    def webhook_load(
+        self, bridge: Address, spec: LoadSpec, on_progress: OnProgress | None = None
+    ) -> LoadStats:
+        """The signed load test (``on_progress`` is called from another thread)."""
+        from auren_tui.core.backend.webhooks import load
+
+        connection = self.connection()
+        return load(connection, bridge, spec, self.webhook_secret(spec.provider), on_progress)
+
     def backend(self) -> LiveBackend:
         """The TUI's backend on this profile (it connects in its own worker, and closes
         what it opened itself)."""
@@ -164,6 +230,28 @@ class Session:
         if self._connection is not None:
             self._connection.close()
             self._connection = None
+
+
+class _WithoutDocker:
+    """A connection whose Docker Engine is not consulted (``health --no-docker``)."""
+
+    def __init__(self, inner: Connection) -> None:
+        self._inner = inner
+        self.state = inner.state
+        self.attempt = inner.attempt
+        self.last_error = inner.last_error
+
+    def endpoint(self, host: str, port: int) -> tuple[str, int]:
+        return self._inner.endpoint(host, port)
+
+    def docker_url(self) -> str | None:
+        return None
+
+    def run(self, command: str, timeout: float) -> tuple[int, str, str]:
+        return self._inner.run(command, timeout)
+
+    def close(self) -> None:
+        self._inner.close()
 
 
 @contextlib.contextmanager
