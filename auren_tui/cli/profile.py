@@ -18,7 +18,7 @@ from auren_tui.core.config import (
     save_config,
 )
 from auren_tui.core.session import Session, open_session
-from auren_tui.core.transport.sshconfig import SshConfigError, parse_jump
+from auren_tui.core.transport.sshconfig_syntax import SshConfigError, parse_jump
 
 if TYPE_CHECKING:
     from pydantic import SecretStr

@@ -40,13 +40,8 @@ from pathlib import Path
 import pytest
 
 from auren_tui.core.transport import sshconfig
-from auren_tui.core.transport.sshconfig import (
-    OPENSSH_DEFAULT,
-    HostConfig,
-    SshConfigError,
-    parse_jump,
-    resolve,
-)
+from auren_tui.core.transport.sshconfig import OPENSSH_DEFAULT, HostConfig, resolve
+from auren_tui.core.transport.sshconfig_syntax import SshConfigError, parse_jump
 
 SSH = Path("/usr/bin/ssh")
 PASSWD = pwd.getpwuid(os.getuid())

@@ -75,7 +75,7 @@ class _Reader:
 
     def jumps(self, data: Mapping[str, Any], key: str, path: str) -> tuple[str, ...]:
         """An array of ``[user@]host[:port]`` jump hosts (or SSH config aliases)."""
-        from auren_tui.core.transport.sshconfig import SshConfigError, parse_jump
+        from auren_tui.core.transport.sshconfig_syntax import SshConfigError, parse_jump
 
         value = data.get(key)
         if value is None:

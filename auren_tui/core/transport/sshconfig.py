@@ -34,18 +34,8 @@ from auren_tui.core.transport.sshconfig_syntax import (
     canonical_host,
     expand,
     expand_paths,
-    parse_jump,
     tokens_for,
 )
-
-__all__ = [
-    "DEFAULT_FILES",
-    "OPENSSH_DEFAULT",
-    "HostConfig",
-    "SshConfigError",
-    "parse_jump",
-    "resolve",
-]
 
 # Written with ``~`` on purpose: expanded each time they are read, so $HOME at call time counts.
 DEFAULT_FILES: tuple[Path, ...] = (Path("~/.ssh/config"), Path("/etc/ssh/ssh_config"))

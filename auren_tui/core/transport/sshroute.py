@@ -32,13 +32,8 @@ from pathlib import Path
 from auren_tui.core.config import AuthKind, Profile
 from auren_tui.core.format import display_path
 from auren_tui.core.transport.hostkeys import host_label
-from auren_tui.core.transport.sshconfig import (
-    OPENSSH_DEFAULT,
-    HostConfig,
-    SshConfigError,
-    parse_jump,
-    resolve,
-)
+from auren_tui.core.transport.sshconfig import OPENSSH_DEFAULT, HostConfig, resolve
+from auren_tui.core.transport.sshconfig_syntax import SshConfigError, parse_jump
 
 PROFILE = "profile"
 OUR_DEFAULT = "auren-tui default"
