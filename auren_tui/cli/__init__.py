@@ -191,12 +191,13 @@ def run_command(args: argparse.Namespace, ctx: Context | None = None) -> int:
         _report(ctx, str(exc), exc, debug)
         return code
     except Exception as exc:
-        if _is_one_line_error(exc):
+        status = _one_line_exit(exc)
+        if status is not None:
             _report(ctx, str(exc), exc, debug)
-        else:
-            first = (str(exc).strip().splitlines() or [""])[0]
-            more = "" if debug else " (run with --debug for details)"
-            _report(ctx, f"unexpected {type(exc).__name__}: {first}{more}", exc, debug)
+            return status
+        first = (str(exc).strip().splitlines() or [""])[0]
+        more = "" if debug else " (run with --debug for details)"
+        _report(ctx, f"unexpected {type(exc).__name__}: {first}{more}", exc, debug)
         return EXIT_FAILURE
 
 
@@ -218,25 +219,29 @@ def _quiet_libraries(debug: bool, ctx: Context) -> None:
         root.addHandler(logging.NullHandler())  # no "last resort" printing to stderr
 
 
-# The core's errors that already are one line an operator can act on (exit 1).
+# The core's errors that already are one line an operator can act on, with their exit
+# status, the first match wins (UnknownService is a SpecError, but a usage error).
 _ONE_LINE_ERRORS = (
-    ("auren_tui.core.session", "ReadOnlyRefused"),
-    ("auren_tui.core.session", "ConnectFailed"),
-    ("auren_tui.core.secrets", "SecretError"),
-    ("auren_tui.core.backend.webhooks", "SecretMissing"),
-    ("auren_tui.core.kafka.client", "KafkaError"),
-    ("auren_tui.core.kafka.consumer", "KafkaError"),
+    ("auren_tui.core.session", "ReadOnlyRefused", EXIT_FAILURE),
+    ("auren_tui.core.session", "ConnectFailed", EXIT_FAILURE),
+    ("auren_tui.core.secrets", "SecretError", EXIT_FAILURE),
+    ("auren_tui.core.backend.webhooks", "SecretMissing", EXIT_FAILURE),
+    ("auren_tui.core.kafka.client", "KafkaError", EXIT_FAILURE),
+    ("auren_tui.core.restore.target", "UnknownService", EXIT_USAGE),
+    ("auren_tui.core.restore.spec", "SpecError", EXIT_FAILURE),
+    ("auren_tui.core.restore.errors", "RestoreError", EXIT_FAILURE),
+    ("auren_tui.core.docker.client", "NoDocker", EXIT_FAILURE),
 )
 
 
-def _is_one_line_error(exc: BaseException) -> bool:
+def _one_line_exit(exc: BaseException) -> int | None:
+    """The exit status of one of the core's one-line errors, None for anything else."""
     # Only a loaded module can have raised one; importing it here would load keyring.
-    for module_name, name in _ONE_LINE_ERRORS:
-        module = sys.modules.get(module_name)
-        cls = getattr(module, name, None)
+    for module_name, name, code in _ONE_LINE_ERRORS:
+        cls = getattr(sys.modules.get(module_name), name, None)
         if isinstance(cls, type) and isinstance(exc, cls):
-            return True
-    return False
+            return code
+    return None
 
 
 def _report(ctx: Context, message: str, exc: BaseException, debug: bool) -> None:

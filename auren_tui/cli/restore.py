@@ -11,8 +11,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 from auren_tui.cli import (
     EXIT_FAILURE,
@@ -25,12 +25,8 @@ from auren_tui.cli import (
 from auren_tui.cli import common_options as _common
 
 if TYPE_CHECKING:
-    from auren_tui.core.config import Profile
     from auren_tui.core.restore.spec import RunSpec
-    from auren_tui.core.restore.store import SpecStore
-    from auren_tui.core.session import Session
-
-T = TypeVar("T")
+    from auren_tui.core.restore.target import DockerTarget
 
 
 def register(commands: Commands) -> None:
@@ -84,52 +80,28 @@ def register(commands: Commands) -> None:
 # ---- shared ----------------------------------------------------------------------------------
 
 
-class Target:
-    """A profile's Docker Engine, its catalog, spec store and secrets (the CLI's face of
-    ``core.restore.target.DockerTarget``: its errors become CLI errors)."""
-
-    def __init__(self, session: Session) -> None:
-        from auren_tui.core.restore.target import DockerTarget
-
-        self.profile: Profile = session.profile
-        self.core = DockerTarget(
-            session.connection(), session.catalog, session.name, session.locations,
-            session.secrets, local=self.profile.is_local, where=self.profile.target,
-        )  # fmt: skip
-        self.store: SpecStore = self.core.store
-
-    def container_of(self, service: str) -> str:
-        return _cli_errors(self.core.container_of, service)
-
-    def docker(self) -> Any:
-        return _cli_errors(self.core.docker)
-
-
 @contextlib.contextmanager
-def open_target(args: argparse.Namespace, ctx: Context, changes: str = "") -> Iterator[Target]:
-    """The profile's target, refused first (nothing opened) when ``changes`` names a change
-    and the session is read-only; closed on leaving."""
+def open_target(
+    args: argparse.Namespace, ctx: Context, changes: str = ""
+) -> Iterator[DockerTarget]:
+    """The profile's Docker Engine, catalog, spec store and secrets
+    (``core.restore.target``), refused first (nothing opened) when ``changes`` names a
+    change and the session is read-only; closed on leaving. Its errors are one line
+    each (``run_command``): an unknown service exit 2, the rest exit 1."""
+    from auren_tui.core.restore.target import DockerTarget
+
     with ctx.session(args) as session:
         if changes:
             session.refuse_if_read_only(changes)
-        target = Target(session)
+        profile = session.profile
+        target = DockerTarget(
+            session.connection(), session.catalog, profile.name, session.locations,
+            session.secrets, local=profile.is_local, where=profile.target,
+        )  # fmt: skip
         try:
             yield target
         finally:
-            target.core.close()
-
-
-def _cli_errors(fn: Callable[..., T], *args: Any) -> T:
-    """Core errors as the CLI reports them (usage: exit 2, else exit 1)."""
-    from auren_tui.core.restore.spec import SpecError
-    from auren_tui.core.restore.target import NoDocker, UnknownService
-
-    try:
-        return fn(*args)
-    except UnknownService as exc:
-        raise UsageError(str(exc)) from None
-    except (SpecError, NoDocker) as exc:
-        raise CliError(str(exc)) from None
+            target.close()
 
 
 def _health(container: dict[str, Any]) -> str:
@@ -146,7 +118,7 @@ def _health(container: dict[str, Any]) -> str:
 
 def handle_capture(args: argparse.Namespace, ctx: Context) -> int:
     with open_target(args, ctx) as target:
-        saved, health, secrets = _cli_errors(target.core.capture, args.service, args.force)
+        saved, health, secrets = target.capture(args.service, args.force)
     where = target.store.path(saved.service, saved.version)
     note = f", {secrets} env secrets in the keyring" if secrets else ""
     ctx.say(f"captured {saved.service} v{saved.version} ({health}){note}: {where}")
@@ -179,26 +151,17 @@ def describe(spec: RunSpec) -> list[str]:
 
 
 def handle_show(args: argparse.Namespace, ctx: Context) -> int:
-    from auren_tui.core.restore.spec import SpecError
     from auren_tui.core.restore.store import SpecStore
 
     with ctx.session(args) as session:
-        store = SpecStore(ctx.locations, session.name)
-    try:
-        spec = store.load(args.service, args.version)
-    except SpecError as exc:
-        raise CliError(str(exc)) from None
+        spec = SpecStore(ctx.locations, session.name).load(args.service, args.version)
     ctx.say(json.dumps(spec.to_json(), indent=2) if args.json else "\n".join(describe(spec)))
     return EXIT_OK
 
 
-def running_diff(target: Target, service: str) -> tuple[RunSpec, list[Any], dict[str, Any]]:
-    return _cli_errors(target.core.running_diff, service)
-
-
 def handle_diff(args: argparse.Namespace, ctx: Context) -> int:
     with open_target(args, ctx) as target:
-        known, changes, container = running_diff(target, args.service)
+        known, changes, container = target.running_diff(args.service)
     ctx.say(f"{known.container} ({_health(container)}) against known-good v{known.version}:")
     for change in changes:
         ctx.say("  " + change.line())
@@ -223,7 +186,7 @@ def handle_history(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def handle_restore(args: argparse.Namespace, ctx: Context) -> int:
-    from auren_tui.core.restore.engine import STEPS, RestoreError
+    from auren_tui.core.restore.engine import STEPS
 
     what = "breaking a lock" if args.break_lock else "pruning" if args.prune else "restore"
     with open_target(args, ctx, "" if args.dry_run else what) as target:
@@ -232,16 +195,13 @@ def handle_restore(args: argparse.Namespace, ctx: Context) -> int:
             return _break_lock(args, ctx, target, name)
         if args.prune:
             return _prune(args, ctx, target, name)
-        known = _cli_errors(target.store.load, args.service)
-        restorer = _cli_errors(
-            target.core.restorer, known,
+        known = target.store.load(args.service)
+        restorer = target.restorer(
+            known,
             lambda step, state, detail: _progress(ctx, step, state, detail),
             args.stop_timeout, args.health_timeout,
         )  # fmt: skip
-        try:
-            recovery = restorer.recovery_plan()
-        except RestoreError as exc:
-            raise CliError(str(exc)) from None
+        recovery = restorer.recovery_plan()
         if recovery is not None:
             # Recovery changes the server: shown first, and confirmed with the restore.
             for line in recovery.lines():
@@ -259,7 +219,7 @@ def handle_restore(args: argparse.Namespace, ctx: Context) -> int:
             if restorer.current() is None:
                 ctx.say(f"  no container named {name}: it will be created")
             elif recovery is None:
-                _, changes, _ = running_diff(target, args.service)
+                _, changes, _ = target.running_diff(args.service)
                 for change in changes:
                     ctx.say("  " + change.line())
                 if not changes:
@@ -271,10 +231,7 @@ def handle_restore(args: argparse.Namespace, ctx: Context) -> int:
             return EXIT_OK
         if not _confirm(args, ctx, args.service):
             raise CliError("not confirmed; nothing changed")
-        try:
-            outcome = restorer.run(recover=recovery is not None)
-        except RestoreError as exc:
-            raise CliError(str(exc)) from None
+        outcome = restorer.run(recover=recovery is not None)
     if outcome.recovered:
         ctx.say(f"note: {outcome.recovered}")
     if outcome.lock_held:
@@ -289,9 +246,9 @@ def handle_restore(args: argparse.Namespace, ctx: Context) -> int:
     return EXIT_FAILURE
 
 
-def _break_lock(args: argparse.Namespace, ctx: Context, target: Target, name: str) -> int:
+def _break_lock(args: argparse.Namespace, ctx: Context, target: DockerTarget, name: str) -> int:
     """Show who holds the restore lock, and remove it once the name is typed back."""
-    restorer = _cli_errors(target.core.locker, args.service)
+    restorer = target.locker(args.service)
     holder = restorer.lock_holder()
     if holder is None:
         ctx.say(f"{name} has no restore lock: nothing to break")
@@ -315,7 +272,7 @@ def _break_lock(args: argparse.Namespace, ctx: Context, target: Target, name: st
     return EXIT_OK
 
 
-def _prune(args: argparse.Namespace, ctx: Context, target: Target, name: str) -> int:
+def _prune(args: argparse.Namespace, ctx: Context, target: DockerTarget, name: str) -> int:
     from auren_tui.core.restore.engine import AuditLog, prune_failed, who_am_i
 
     doomed = prune_failed(target.docker(), name, dry_run=True)
@@ -325,14 +282,14 @@ def _prune(args: argparse.Namespace, ctx: Context, target: Target, name: str) ->
         ctx.say(f"nothing to prune: at most 3 {name}-failed- containers")
     if args.dry_run or not doomed or not _confirm(args, ctx, args.service):
         return EXIT_OK
-    audit = AuditLog(target.core.audit_path)
+    audit = AuditLog(target.audit_path)
     try:
         removed = prune_failed(target.docker(), name)
     except Exception as exc:
-        audit.write(who=who_am_i(), profile=target.profile.name, container=name,
+        audit.write(who=who_am_i(), profile=target.profile, container=name,
                     action="prune", outcome="failed", reason=str(exc)[:300])  # fmt: skip
         raise CliError(f"prune of {name} failed: {exc}") from None
-    audit.write(who=who_am_i(), profile=target.profile.name, container=name,
+    audit.write(who=who_am_i(), profile=target.profile, container=name,
                 action="prune", removed=removed, outcome="done")  # fmt: skip
     return EXIT_OK
 
