@@ -12,9 +12,9 @@ from tests.services.base import ServiceUnavailable, unavailable
 
 @pytest.fixture(scope="session")
 def stack() -> Iterator[ServerStack]:
-    """One whole server for the session: the direct SSH tests and the jump-host tests
-    share it (a second one would be a second Kafka JVM). Tests that break a part of it
-    put it back before they end."""
+    """One whole server for the session: every test on the SSH path shares it (the
+    direct and jump-host tests, the tail's and the webhooks'); a second one would be a
+    second Kafka JVM. Tests that break a part of it put it back before they end."""
     try:
         server = ServerStack.start()
     except (ServiceUnavailable, OSError) as exc:

@@ -5,9 +5,13 @@
 - PostgreSQL, Redis, Kafka and Prometheus on ``127.0.0.1`` at the catalog's
   own ports (5432, 6379, 9092, 9090): on the real server those ports only
   mean something inside the machine, so the dashboard can reach them only
-  through the SSH tunnels;
+  through the SSH tunnels. Kafka advertises ``auren-kafka:9092``, a name only
+  the namespace resolves (its own hosts file), as on the real server, where it
+  is a Docker network's name: a client that reaches only the bootstrap port
+  cannot read past it;
 - the bridge (``auren-bridge serve`` on 127.0.0.1:8889, PostgreSQL storage,
-  the namespace's Redis and Kafka), scraped by that Prometheus;
+  the namespace's Redis, Kafka through ``auren-kafka:9092``, publishing to the
+  default topic ``biometric-events``), scraped by that Prometheus;
 - a Docker Engine whose containers live in the namespace, running the test
   image as ``biometric-production`` (the catalog's container for the
   biometric service) on port 8888;
@@ -18,6 +22,9 @@ The operator's catalog lists a container for every service. Only the
 biometric service runs in Docker here, so the profile overrides the other
 services' ``container`` to ``""`` (no container expected); NEUROS and
 Grafana are not run and not in the catalog.
+
+One stack serves the whole session (the ``stack`` fixture in conftest.py): a test
+that stops a part of it starts it again, and waits for it, before it ends.
 
 Also the small async helpers the pilot tests share (``wait_for``, cells).
 """
@@ -58,6 +65,8 @@ from tests.services.sshd import Sshd
 
 BIN = Path(sys.executable).parent
 LOOPBACK = "127.0.0.1"  # inside the namespace
+KAFKA_NAME = "auren-kafka"  # what the broker advertises; resolves only inside the namespace
+TOPIC = "biometric-events"  # the bridge's topic: its default, and the CLI's
 
 # The services this stack runs, by catalog name; the only one in Docker is "biometric".
 RUN = ("biometric", "bridge", "postgres", "redis", "kafka", "prometheus")
@@ -78,6 +87,20 @@ _STATUS = (
     "    print(exc.code)\n"
     "except OSError:\n"
     "    print(0)\n"
+)
+
+# Run inside the namespace: exit 0 when the broker at sys.argv[1] serves metadata.
+_METADATA = (
+    "import asyncio, sys\n"
+    "from aiokafka.admin import AIOKafkaAdminClient\n"
+    "async def main():\n"
+    "    admin = AIOKafkaAdminClient(bootstrap_servers=sys.argv[1], request_timeout_ms=3000)\n"
+    "    await admin.start()\n"
+    "    try:\n"
+    "        await admin.list_topics()\n"
+    "    finally:\n"
+    "        await admin.close()\n"
+    "asyncio.run(main())\n"
 )
 
 
@@ -156,6 +179,8 @@ class ServerStack:
         """Start it all, or clean up what had started and raise."""
         ns = ServerNamespace().start()
         try:
+            # Before anything starts in the namespace: the hosts file applies to later processes.
+            ns.add_hosts({KAFKA_NAME: LOOPBACK})
             stack = cls._parts(ns)
         except BaseException:
             ns.close()
@@ -172,14 +197,21 @@ class ServerStack:
         workdir = make_tempdir("stack")
         postgres = Postgres(host=LOOPBACK, port=SPECS["postgres"].port, netns=ns.name)
         redis = Redis(host=LOOPBACK, port=SPECS["redis"].port, netns=ns.name)
-        kafka = Kafka(host=LOOPBACK, port=SPECS["kafka"].port, netns=ns.name)
+        port = SPECS["kafka"].port
+        kafka = Kafka(
+            host=LOOPBACK,
+            port=port,
+            advertised_host=KAFKA_NAME,
+            advertised_port=port,
+            netns=ns.name,
+        )
         database = f"bridge_{uuid.uuid4().hex[:10]}"
         bridge_env = {
             **secret_env(),
             "DATABASE_URL": postgres.dsn.rsplit("/", 1)[0] + f"/{database}",
             "REDIS_URL": redis.url,
-            "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap,
-            "KAFKA_TOPIC": f"biometric-events-{uuid.uuid4().hex[:8]}",
+            "KAFKA_BOOTSTRAP_SERVERS": f"{KAFKA_NAME}:{port}",
+            "KAFKA_TOPIC": TOPIC,
             "TERRA_CONSUMER_ENABLED": "false",
         }
         (workdir / "bridge").mkdir()
@@ -233,6 +265,17 @@ class ServerStack:
             wait_container_health(container, "healthy", timeout=30)
         finally:
             client.close()
+
+    def kafka_answers(self) -> bool:
+        """Whether the broker serves metadata, asked inside the server by its advertised name."""
+        bootstrap = self.bridge.env["KAFKA_BOOTSTRAP_SERVERS"]
+        asked = self.ns.exec([sys.executable, "-c", _METADATA, bootstrap], timeout=30)
+        return asked.returncode == 0
+
+    def restart_kafka(self) -> None:
+        """Start the broker a test stopped, and wait until it answers again."""
+        self.kafka.start()
+        wait_until(self.kafka_answers, timeout=60, what="kafka answering again", interval=0.5)
 
     # -- what an operator's config says ---------------------------------------------
 

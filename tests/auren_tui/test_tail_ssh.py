@@ -1,24 +1,23 @@
 """The tail as on the real server: Kafka advertises ``auren-kafka:9092``, a name
 that exists only inside the server, reached through one SSH connection.
 
-Also the broker going away mid-tail and a topic deleted while tailed.
+Also the broker going away mid-tail and a topic deleted while tailed. The server is
+the session's shared stack (tests/auren_tui/server_stack.py): every test uses its
+own topic, and the test that stops the broker starts it again before it ends.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import socket
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from auren_tui.core.backend.live import open_connection
-from auren_tui.core.config import Profile
 from auren_tui.core.kafka.client import list_topics
 from auren_tui.core.kafka.consumer import Tail, TailRequest, TailStatus, TailThread
 from auren_tui.core.kafka.records import TailRecord
@@ -33,61 +32,16 @@ from tests.auren_tui.kafka_util import (
     run_cli,
     topic_name,
 )
-from tests.auren_tui.server_stack import locations
+from tests.auren_tui.server_stack import ServerStack, locations
 from tests.services.base import wait_until
-from tests.services.kafka import Kafka
-from tests.services.netns import ServerNamespace
-from tests.services.sshd import Sshd
 
 INSIDE = "127.0.0.1:9092"  # the bootstrap address as the server sees it
 
 
-@dataclass
-class Server:
-    ns: ServerNamespace
-    kafka: Kafka
-    sshd: Sshd
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[Server]:
-    ns = ServerNamespace()
-    kafka = Kafka(
-        host="127.0.0.1",
-        port=9092,
-        advertised_host="auren-kafka",
-        advertised_port=9092,
-    )
-    sshd = Sshd()
-    try:
-        ns.start()
-        ns.add_hosts({"auren-kafka": "127.0.0.1"})
-        kafka.netns = ns.name
-        kafka.start()
-        sshd.host, sshd.netns = ns.server_ip, ns.name
-        sshd.start()
-        yield Server(ns, kafka, sshd)
-    finally:
-        for close in (sshd.close, kafka.close, ns.close):
-            with contextlib.suppress(Exception):
-                close()
-
-
-def _profile(server: Server, tmp: Path) -> Profile:
-    return Profile(
-        name="hidden",
-        host=server.sshd.host,
-        port=server.sshd.port,
-        user=server.sshd.key_user,
-        auth="key",
-        key_file=server.sshd.key_path,
-        known_hosts=server.sshd.write_known_hosts(tmp / "known_hosts"),
-    )
-
-
 @pytest.fixture
-def conn(server: Server, tmp_path: Path) -> Iterator[Connection]:
-    connection = open_connection(_profile(server, tmp_path), locations(tmp_path))
+def conn(stack: ServerStack, tmp_path: Path) -> Iterator[Connection]:
+    profile = stack.profile("hidden", stack.known_hosts(tmp_path / "known_hosts"))
+    connection = open_connection(profile, locations(tmp_path))
     try:
         yield connection
     finally:
@@ -118,14 +72,14 @@ def _seeded(conn: Connection, count: int = 12, partitions: int = 3) -> str:
     return topic
 
 
-def test_the_advertised_name_exists_only_inside_the_server(server: Server) -> None:
+def test_the_advertised_name_exists_only_inside_the_server(stack: ServerStack) -> None:
     with pytest.raises(socket.gaierror):
         socket.getaddrinfo("auren-kafka", 9092)
-    inside = server.ns.exec(["getent", "hosts", "auren-kafka"])
+    inside = stack.ns.exec(["getent", "hosts", "auren-kafka"])
     assert inside.stdout.split()[0] == "127.0.0.1"
 
 
-def test_a_plain_client_cannot_read_past_the_bootstrap(server: Server, conn: Connection) -> None:
+def test_a_plain_client_cannot_read_past_the_bootstrap(conn: Connection) -> None:
     """The control: through a tunnel to the bootstrap port alone, the advertised
     address is what breaks an unchanged client."""
     from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -148,7 +102,7 @@ def test_a_plain_client_cannot_read_past_the_bootstrap(server: Server, conn: Con
         asyncio.run(plain())
 
 
-def test_tail_through_ssh_reads_every_partition(server: Server, conn: Connection) -> None:
+def test_tail_through_ssh_reads_every_partition(conn: Connection) -> None:
     topic = _seeded(conn)
 
     async def read() -> list[TailRecord]:
@@ -167,10 +121,10 @@ def test_tail_through_ssh_reads_every_partition(server: Server, conn: Connection
     assert _on(conn, committed_groups(INSIDE, topic)) == []
 
 
-def test_cli_tail_over_ssh(server: Server, conn: Connection, tmp_path: Path) -> None:
+def test_cli_tail_over_ssh(stack: ServerStack, conn: Connection, tmp_path: Path) -> None:
     topic = _seeded(conn, count=5, partitions=1)
     home = tmp_path / "home"
-    sshd = server.sshd
+    sshd = stack.sshd
     added = run_cli(
         home, "profile", "add", "srv", "--host", sshd.host, "--port", str(sshd.port),
         "--user", sshd.key_user, "--key-file", str(sshd.key_path),
@@ -194,7 +148,7 @@ class Watch:
         return [s.state for s in self.statuses]
 
 
-def test_broker_stopped_mid_tail_then_back(server: Server, conn: Connection) -> None:
+def test_broker_stopped_mid_tail_then_back(stack: ServerStack, conn: Connection) -> None:
     topic = _seeded(conn, count=0, partitions=1)
     watch = Watch()
     tail = TailThread(
@@ -209,14 +163,15 @@ def test_broker_stopped_mid_tail_then_back(server: Server, conn: Connection) -> 
         _on(conn, produce(INSIDE, topic, [{"value": b"before"}]))
         wait_until(lambda: len(watch.records) == 1, 30, "the first record")
 
-        server.kafka.stop()
-        wait_until(lambda: "broker unreachable" in watch.states(), 30, "a broker-down status")
-        down = next(s for s in watch.statuses if s.state == "broker unreachable")
-        assert down.detail  # what failed, in one line
-        assert "\n" not in down.line()
-        assert tail.alive
-
-        server.kafka.start()
+        stack.kafka.stop()
+        try:
+            wait_until(lambda: "broker unreachable" in watch.states(), 30, "a broker-down status")
+            down = next(s for s in watch.statuses if s.state == "broker unreachable")
+            assert down.detail  # what failed, in one line
+            assert "\n" not in down.line()
+            assert tail.alive
+        finally:
+            stack.restart_kafka()  # the shared stack as this test found it
         wait_until(
             lambda: (
                 watch.statuses[-1].state == "live"
@@ -234,7 +189,7 @@ def test_broker_stopped_mid_tail_then_back(server: Server, conn: Connection) -> 
     assert not tail.alive
 
 
-def test_topic_deleted_while_tailed(server: Server, conn: Connection) -> None:
+def test_topic_deleted_while_tailed(conn: Connection) -> None:
     topic = _seeded(conn, count=2, partitions=1)
     watch = Watch()
     tail = TailThread(

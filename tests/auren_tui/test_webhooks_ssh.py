@@ -1,77 +1,28 @@
 """Signed webhooks through SSH to the "server" namespace, as operators use them:
 the bridge and Kafka listen only inside the server, and Kafka advertises
-``auren-kafka:9092``, which resolves only there."""
+``auren-kafka:9092``, which resolves only there. The server is the session's
+shared stack (tests/auren_tui/server_stack.py); its bridge publishes to the
+default topic, so nothing names it on the command line."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import subprocess
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from auren_tui.core.webhooks.client import PRESETS
 from tests.auren_tui.kafka_util import BIN, cli_env
-from tests.auren_tui.server_stack import NsBridge
-from tests.bridge_service.conftest import secret_env
+from tests.auren_tui.server_stack import TOPIC, ServerStack
 from tests.bridge_service.signing import SECRETS
-from tests.services.base import make_tempdir, remove_tree
-from tests.services.kafka import Kafka
-from tests.services.netns import ServerNamespace
-from tests.services.sshd import Sshd
-
-TOPIC = "biometric-events"  # the catalog's defaults: nothing to pass on the command line
-
-
-@dataclass
-class Server:
-    ns: ServerNamespace
-    kafka: Kafka
-    sshd: Sshd
-    bridge: NsBridge
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[Server]:
-    ns = ServerNamespace()
-    kafka = Kafka(host="127.0.0.1", port=9092, advertised_host="auren-kafka", advertised_port=9092)
-    sshd = Sshd()
-    workdir = make_tempdir("wh-ssh")
-    bridge: NsBridge | None = None
-    try:
-        ns.start()
-        ns.add_hosts({"auren-kafka": "127.0.0.1"})
-        kafka.netns = ns.name
-        kafka.start()
-        env = {
-            **secret_env(),
-            "KAFKA_BOOTSTRAP_SERVERS": "auren-kafka:9092",
-            "KAFKA_TOPIC": TOPIC,
-            "TERRA_CONSUMER_ENABLED": "false",
-        }
-        (workdir / "bridge").mkdir()
-        bridge = NsBridge(ns, env, workdir / "bridge").start()
-        sshd.host, sshd.netns = ns.server_ip, ns.name
-        sshd.start()
-        yield Server(ns, kafka, sshd, bridge)
-    finally:
-        closers = [sshd.close, kafka.close, ns.close]
-        if bridge is not None:
-            closers.insert(0, bridge.stop)
-        for close in closers:
-            with contextlib.suppress(Exception):
-                close()
-        remove_tree(workdir)
-
-
-@pytest.fixture(scope="module")
-def home(server: Server, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def home(stack: ServerStack, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A config dir with profile ``srv`` for the server (key login, host key trusted)."""
     root = tmp_path_factory.mktemp("home")
-    sshd = server.sshd
+    sshd = stack.sshd
     done = _cli(
         root, "profile", "add", "srv", "--host", sshd.host, "--port", str(sshd.port),
         "--user", sshd.key_user, "--key-file", str(sshd.key_path),
@@ -94,12 +45,12 @@ def _cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_the_bridge_is_only_reachable_inside_the_server(server: Server) -> None:
+def test_the_bridge_is_only_reachable_inside_the_server(stack: ServerStack) -> None:
     import httpx
 
     with pytest.raises(httpx.ConnectError):
-        httpx.get(f"http://{server.ns.server_ip}:{server.bridge.port}/health", timeout=2)
-    assert server.bridge.status("/health") == 200
+        httpx.get(f"http://{stack.ns.server_ip}:{stack.bridge.port}/health", timeout=2)
+    assert stack.bridge.status("/health") == 200
 
 
 def test_negative_suite_over_ssh(home: Path) -> None:
