@@ -9,9 +9,9 @@
   the namespace resolves (its own hosts file), as on the real server, where it
   is a Docker network's name: a client that reaches only the bootstrap port
   cannot read past it;
-- the bridge (``auren-bridge serve`` on 127.0.0.1:8889, PostgreSQL storage,
-  the namespace's Redis, Kafka through ``auren-kafka:9092``, publishing to the
-  default topic ``biometric-events``), scraped by that Prometheus;
+- the bridge (``auren-bridge serve`` on 127.0.0.1:8889, ns_bridge.py: PostgreSQL
+  storage, the namespace's Redis, Kafka through ``auren-kafka:9092``, publishing
+  to the default topic ``biometric-events``), scraped by that Prometheus;
 - a Docker Engine whose containers live in the namespace, running the test
   image as ``biometric-production`` (the catalog's container for the
   biometric service) on port 8888;
@@ -33,13 +33,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import subprocess
 import sys
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from auren_tui.app import AurenApp
@@ -48,13 +47,9 @@ from auren_tui.core.config import AuthKind, Profile
 from auren_tui.core.paths import Locations
 from auren_tui.widgets.service_table import ServiceTable
 from auren_tui.widgets.status_bar import StatusBar
+from tests.auren_tui.ns_bridge import LOOPBACK, NsBridge
 from tests.bridge_service.conftest import secret_env
-from tests.services.base import (
-    ManagedProcess,
-    make_tempdir,
-    remove_tree,
-    wait_until,
-)
+from tests.services.base import make_tempdir, remove_tree, wait_until
 from tests.services.docker import DockerEngine, build_test_image, wait_container_health
 from tests.services.kafka import Kafka
 from tests.services.netns import ServerNamespace
@@ -63,8 +58,6 @@ from tests.services.prometheus import Prometheus
 from tests.services.redis import Redis
 from tests.services.sshd import Sshd
 
-BIN = Path(sys.executable).parent
-LOOPBACK = "127.0.0.1"  # inside the namespace
 KAFKA_NAME = "auren-kafka"  # what the broker advertises; resolves only inside the namespace
 TOPIC = "biometric-events"  # the bridge's topic: its default, and the CLI's
 
@@ -77,17 +70,6 @@ OVERRIDES: dict[str, dict[str, object]] = {
     name: {"container": ""} for name in RUN if name != IN_DOCKER
 }
 CATALOG = Catalog(tuple(s for s in DEFAULT_CATALOG if s.name in RUN)).with_overrides(OVERRIDES)
-
-# Run inside the namespace: print the HTTP status of a GET (0 when nothing answers).
-_STATUS = (
-    "import sys, urllib.request, urllib.error\n"
-    "try:\n"
-    "    print(urllib.request.urlopen(sys.argv[1], timeout=2).status)\n"
-    "except urllib.error.HTTPError as exc:\n"
-    "    print(exc.code)\n"
-    "except OSError:\n"
-    "    print(0)\n"
-)
 
 # Run inside the namespace: exit 0 when the broker at sys.argv[1] serves metadata.
 _METADATA = (
@@ -102,62 +84,6 @@ _METADATA = (
     "        await admin.close()\n"
     "asyncio.run(main())\n"
 )
-
-
-@dataclass
-class NsBridge:
-    """``auren-bridge serve`` inside a namespace (BridgeProcess binds the root namespace)."""
-
-    ns: ServerNamespace
-    env: dict[str, str]
-    workdir: Path
-    port: int = SPECS["bridge"].port
-    _proc: ManagedProcess | None = field(default=None, repr=False)
-
-    @property
-    def url(self) -> str:
-        return f"http://{LOOPBACK}:{self.port}"
-
-    @property
-    def log(self) -> Path:
-        return self.workdir / "bridge.log"
-
-    def start(self) -> NsBridge:
-        env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "HOME": str(self.workdir),
-            "DATA_DIR": str(self.workdir / "data"),
-            **self.env,
-            "PORT": str(self.port),
-            "HOST": LOOPBACK,
-        }
-        self._proc = ManagedProcess(
-            [str(BIN / "auren-bridge"), "--env-file", os.devnull, "serve"],
-            log=self.log,
-            env=env,
-            cwd=self.workdir,
-            netns=self.ns.name,
-        )
-        proc = self._proc.start()
-        wait_until(
-            lambda: self.status("/health") == 200,
-            timeout=60,
-            what=f"bridge on {self.url} in {self.ns.name}",
-            interval=0.2,
-            proc=proc,
-            log=self.log,
-        )
-        return self
-
-    def status(self, path: str) -> int:
-        """HTTP status of ``GET path`` as seen inside the namespace (0: no answer)."""
-        out = self.ns.exec([sys.executable, "-c", _STATUS, self.url + path], timeout=15)
-        return int(out.stdout.strip() or 0)
-
-    def stop(self) -> None:
-        if self._proc is not None:
-            self._proc.stop()
-            self._proc = None
 
 
 @dataclass
