@@ -135,7 +135,7 @@ def capture_demo_spec(stack: object, locations: Locations, wait: float = 20.0) -
     """The demo container's known-good spec, once it is healthy (so R can restore it)."""
     import time
 
-    from auren_tui.core.restore.engine import who_am_i
+    from auren_tui.core.restore.audit import who_am_i
     from auren_tui.core.restore.spec import capture
     from auren_tui.core.restore.store import SpecStore
     from auren_tui.demo.stack import DemoStack

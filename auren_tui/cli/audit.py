@@ -55,7 +55,7 @@ def summary(entry: dict[str, Any]) -> str:
 
 
 def handle_audit(args: argparse.Namespace, ctx: Context) -> int:
-    from auren_tui.core.restore.engine import AuditLog
+    from auren_tui.core.restore.audit import AuditLog
 
     log = AuditLog(ctx.locations.state_dir / "audit.log")
     entries = log.tail(0)

@@ -273,7 +273,8 @@ def _break_lock(args: argparse.Namespace, ctx: Context, target: DockerTarget, na
 
 
 def _prune(args: argparse.Namespace, ctx: Context, target: DockerTarget, name: str) -> int:
-    from auren_tui.core.restore.engine import AuditLog, prune_failed, who_am_i
+    from auren_tui.core.restore.audit import AuditLog, who_am_i
+    from auren_tui.core.restore.failed import prune_failed
 
     doomed = prune_failed(target.docker(), name, dry_run=True)
     for old in doomed:

@@ -13,12 +13,13 @@ block closes what was opened.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from auren_tui.core.catalog import Catalog
 from auren_tui.core.config import AppConfig, Profile, load_config
 from auren_tui.core.paths import Locations
+from auren_tui.core.transport.open import SecretStoreFactory, open_connection, os_keyring
 
 if TYPE_CHECKING:
     from pydantic import SecretStr
@@ -33,8 +34,6 @@ if TYPE_CHECKING:
     from auren_tui.core.webhooks.load import LoadSpec, LoadStats
     from auren_tui.core.webhooks.signing import Provider
 
-SecretStoreFactory = Callable[[], "SecretStore"]
-
 
 class ReadOnlyRefused(Exception):
     """A change asked for in read-only mode: one line saying which setting refused it."""
@@ -42,36 +41,6 @@ class ReadOnlyRefused(Exception):
 
 class ConnectFailed(Exception):
     """The profile's server could not be reached: ``cannot connect to TARGET: why``."""
-
-
-def os_keyring() -> SecretStore:
-    """The OS keyring (imported here: keyring loads only when a secret is needed)."""
-    from auren_tui.core.secrets import SecretStore
-
-    return SecretStore()
-
-
-def open_connection(
-    profile: Profile, locations: Locations, secrets: SecretStoreFactory = os_keyring
-) -> Connection:
-    """The connection a profile asks for: direct for ``local``, else one SSH connection
-    (connected before it is returned; the keyring is asked only for a password)."""
-    from auren_tui.core.transport.connection import LocalConnection
-
-    if profile.is_local:
-        return LocalConnection(docker_host=profile.docker_host)
-    from auren_tui.core.transport.ssh import SshConnection
-
-    store: list[SecretStore] = []
-
-    def secret(name: str) -> SecretStr | None:
-        if not store:
-            store.append(secrets())
-        return store[0].get(profile.name, name)
-
-    conn = SshConnection(profile, secret, ssh_config=locations.ssh_config)
-    conn.start()
-    return conn
 
 
 def _one_line(exc: BaseException) -> str:

@@ -117,9 +117,9 @@ class DemoWeb:
             notes.append("no static busybox (apt-get install busybox-static): no demo container")
             return None
         try:
-            import docker
+            from auren_tui.core.docker.client import docker_client
 
-            client = docker.DockerClient(base_url=url, timeout=30)
+            client = docker_client(url, timeout=30, keep_alive=True)
             client.ping()
         except Exception as exc:
             notes.append(f"Docker Engine at {url} did not answer ({type(exc).__name__})")

@@ -21,7 +21,9 @@ from textual.widgets import Button, Input, Label, Static
 
 from auren_tui.core.backend.containers import Containers
 from auren_tui.core.format import one_line
-from auren_tui.core.restore.engine import STEPS, LockHeld, Outcome
+from auren_tui.core.restore.attempt import Outcome
+from auren_tui.core.restore.engine import STEPS
+from auren_tui.core.restore.errors import LockHeld
 from auren_tui.core.restore.target import Plan
 
 MARK = {"running": ("…", "yellow"), "done": ("✓", "green"), "failed": ("✗", "bold red")}
@@ -198,7 +200,7 @@ class RestoreDialog(ModalScreen[bool]):
 
     @work(thread=True, exclusive=True, group="restore-run", exit_on_error=False)
     def _restore(self) -> None:
-        from auren_tui.core.restore.engine import RestoreError
+        from auren_tui.core.restore.errors import RestoreError
         from auren_tui.core.restore.spec import SpecError
 
         def on_step(step: str, state: str, detail: str) -> None:

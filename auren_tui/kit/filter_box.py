@@ -4,9 +4,9 @@ Hidden until `/` opens it; what is typed is applied once typing pauses
 (``DEBOUNCE_SECONDS``: a Tail ring is up to 10,000 records), Enter applies it
 at once and gives the keyboard back, Escape clears it, hides it and gives the
 keyboard back. The screen only hears ``FilterBox.Applied`` and decides what
-matches: the tables by ``kit.row_filter``, the Tail by
-``core.kafka.filters.parse_filter`` (the same grammar: ``field=value``,
-``field!=value``, else a case-insensitive substring).
+matches, with the one grammar of ``core/filtering.py`` (``field=value``,
+``field!=value``, else a case-insensitive substring): the tables by its
+``row_filter``, the Tail by ``core.kafka.filters.parse_filter``.
 """
 
 from __future__ import annotations

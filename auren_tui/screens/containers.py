@@ -26,14 +26,15 @@ from textual.worker import Worker
 
 from auren_tui.core.backend.containers import Containers
 from auren_tui.core.backend.live import Backend
-from auren_tui.core.docker.containers import Action, ContainerRow, LineBuffer, OnEnd, OnLines, Stats
+from auren_tui.core.docker.containers import Action, ContainerRow, LineBuffer, OnEnd, OnLines
+from auren_tui.core.docker.stats import Stats
+from auren_tui.core.filtering import RowMatcher, row_filter
 from auren_tui.core.format import one_line, size
 from auren_tui.dialogs.break_lock import BreakLockDialog
 from auren_tui.dialogs.confirm import ConfirmDialog
 from auren_tui.dialogs.restore import RestoreDialog
 from auren_tui.kit.filter_box import CLEAR_FILTER, OPEN_FILTER, FilterBox
 from auren_tui.kit.live_screen import LiveScreen
-from auren_tui.kit.row_filter import RowMatcher, row_filter
 from auren_tui.widgets.container_table import ContainerTable
 
 REFRESH_SECONDS = 2.0
@@ -133,7 +134,7 @@ class ContainersScreen(LiveScreen):
 
     @work(thread=True, exclusive=True, group="containers-list", exit_on_error=False)
     def _list(self) -> None:
-        from auren_tui.core.restore.target import NoDocker
+        from auren_tui.core.docker.client import NoDocker
 
         try:
             self.post_message(Listed(self.containers.list()))

@@ -10,8 +10,8 @@ from rich.text import Text
 from textual.widgets import DataTable
 
 from auren_tui.core.docker.containers import ContainerRow
+from auren_tui.core.filtering import Fields
 from auren_tui.core.format import duration
-from auren_tui.kit.row_filter import Fields
 
 COLUMNS = ("name", "service", "state", "health", "restarts", "image", "uptime")
 HEALTH_STYLE = {"healthy": "green", "unhealthy": "bold red", "starting": "yellow"}

@@ -10,9 +10,9 @@ from rich.text import Text
 from textual.coordinate import Coordinate
 from textual.widgets import DataTable
 
+from auren_tui.core.filtering import Fields, RowMatcher, row_filter
 from auren_tui.core.format import duration, millis, size, sparkline
 from auren_tui.core.model import ServiceStatus, Snapshot, sorted_services
-from auren_tui.kit.row_filter import Fields, RowMatcher, row_filter
 
 HEALTH_STYLE = {
     "healthy": "bold $success",

@@ -29,7 +29,7 @@ from auren_tui.core.backend.live import LiveBackend
 from auren_tui.core.config import load_config
 from auren_tui.core.paths import Locations
 from auren_tui.core.secrets import SSH_PASSWORD, SecretStore
-from auren_tui.core.session import open_connection
+from auren_tui.core.transport.open import open_connection
 from auren_tui.core.transport.ssh_errors import AuthFailed
 from auren_tui.widgets.status_bar import StatusBar
 from tests.auren_tui.server_stack import status_line, wait_for

@@ -229,7 +229,6 @@ def _silent_listener() -> Iterator[int]:
 
 
 @pytest.mark.services
-@pytest.mark.services
 def test_redis_noauth_counts_as_answering() -> None:
     r = Redis().start()
     try:
@@ -502,7 +501,6 @@ def test_docker_unreachable_is_one_error_line(stack: Stack, tmp_path: Path) -> N
     assert {s.name: s.health for s in snap.services}["web"] == "healthy"  # its check answers
 
 
-@pytest.mark.services
 @pytest.mark.services
 def test_degraded_bridge(tmp_path: Path) -> None:
     """The bridge's own /health says degraded (its Redis is down): the row is degraded."""

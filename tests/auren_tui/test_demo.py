@@ -15,7 +15,8 @@ import pytest
 from auren_tui.app import build_app
 from auren_tui.core.backend.live import LiveBackend
 from auren_tui.core.paths import Locations
-from auren_tui.core.restore.engine import AuditLog, Restorer
+from auren_tui.core.restore.audit import AuditLog
+from auren_tui.core.restore.engine import Restorer
 from auren_tui.core.restore.store import SpecStore
 from auren_tui.demo.stack import DemoStack
 from auren_tui.launch import capture_demo_spec

@@ -13,10 +13,10 @@ from textual.binding import BindingType
 from textual.screen import Screen
 from textual.widgets import DataTable
 
+from auren_tui.core.filtering import row_filter
 from auren_tui.kit.failures import WorkerFailed
 from auren_tui.kit.filter_box import CLEAR_FILTER, OPEN_FILTER, FilterBox
 from auren_tui.kit.live_screen import LiveScreen
-from auren_tui.kit.row_filter import row_filter
 
 ROW = {"name": "auren-redis", "health": "unhealthy", "state": "restarting"}
 

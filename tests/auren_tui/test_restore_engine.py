@@ -16,7 +16,9 @@ from typing import Any
 import pytest
 
 from auren_tui.core.docker.client import docker_client
-from auren_tui.core.restore.engine import AuditLog, LockHeld, RecoveryNeeded, Restorer
+from auren_tui.core.restore.audit import AuditLog
+from auren_tui.core.restore.engine import Restorer
+from auren_tui.core.restore.errors import LockHeld, RecoveryNeeded
 from auren_tui.core.restore.lock import LOCK_SUFFIX
 from auren_tui.core.restore.spec import capture
 from tests.services.docker import DockerEngine, wait_container_health

@@ -17,13 +17,13 @@ from typing import Any
 
 import pytest
 
-from auren_tui.core.backend.live import open_connection
 from auren_tui.core.kafka.client import list_topics
 from auren_tui.core.kafka.consumer import Tail, TailRequest, TailStatus, TailThread
 from auren_tui.core.kafka.records import TailRecord
 from auren_tui.core.kafka.start import Start
 from auren_tui.core.transport.connection import Connection
 from auren_tui.core.transport.loop import TunnelLoop
+from auren_tui.core.transport.open import open_connection
 from tests.auren_tui.kafka_util import (
     committed_groups,
     create_topic,

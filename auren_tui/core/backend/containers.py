@@ -23,14 +23,15 @@ from auren_tui.core.docker.containers import (
     OnEnd,
     OnLines,
     ReplayFollow,
-    Stats,
     act,
     list_containers,
     stats_of,
 )
+from auren_tui.core.docker.stats import Stats
 from auren_tui.core.format import one_line
 from auren_tui.core.paths import Locations
-from auren_tui.core.restore.engine import Outcome, RestoreError, StepCallback
+from auren_tui.core.restore.attempt import Outcome, StepCallback
+from auren_tui.core.restore.errors import RestoreError
 from auren_tui.core.restore.spec import SpecError
 from auren_tui.core.restore.target import DockerTarget, Plan
 from auren_tui.core.secrets import SecretStore

@@ -26,9 +26,8 @@ from auren_tui.core.kafka.records import TailRecord
 from auren_tui.core.kafka.start import Start
 from auren_tui.core.model import ConnState, Snapshot
 from auren_tui.core.paths import Locations
-from auren_tui.core.session import SecretStoreFactory, os_keyring
-from auren_tui.core.session import open_connection as open_connection  # tests import it here
 from auren_tui.core.transport.connection import Connection
+from auren_tui.core.transport.open import SecretStoreFactory, open_connection, os_keyring
 from auren_tui.core.webhooks.client import CheckResult, bridge_address
 from auren_tui.core.webhooks.load import LoadSpec, LoadStats
 from auren_tui.core.webhooks.signing import Provider

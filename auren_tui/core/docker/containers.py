@@ -2,7 +2,6 @@
 
 Blocking (docker SDK): the TUI calls these from thread workers only. A log
 follow runs on its own daemon thread and hands lines over in batches.
-``Stats`` (read by ``stats.py``) is re-exported for the Containers screen.
 """
 
 from __future__ import annotations
@@ -15,8 +14,7 @@ from typing import Any, Literal, Protocol
 
 from auren_tui.core.catalog import Catalog
 from auren_tui.core.docker.inspect import parse_docker_time
-from auren_tui.core.docker.stats import Stats as Stats
-from auren_tui.core.docker.stats import parse_stats
+from auren_tui.core.docker.stats import Stats, parse_stats
 from auren_tui.core.handoff import Handoff
 
 Action = Literal["start", "stop", "restart"]

@@ -1,40 +1,37 @@
 """The tail's filter: ``field=value`` on JSON values, else a substring of the line.
 
 ``parse_filter`` reads what an operator types (``--filter``, the Tail screen's
-``/``) into a ``Matcher`` of ``TailRecord``s (core/kafka/records.py).
+``/``) with the one grammar of core/filtering.py into a ``Matcher`` of
+``TailRecord``s (core/kafka/records.py).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from typing import Any
 
+from auren_tui.core.filtering import parse_query
 from auren_tui.core.kafka.records import NOT_JSON, TailRecord
 
 Matcher = Callable[[TailRecord], bool]
-_FIELD = re.compile(r"^([A-Za-z_][\w.-]*)(=|!=)(.*)$")
 
 
 def parse_filter(text: str) -> Matcher | None:
     """``field=value`` / ``field!=value`` on JSON values (dotted paths; a bare
     name also matches that key at any depth), else a case-insensitive substring
     of the record's line. Empty text: no filter (None)."""
-    raw = text.strip()
-    if not raw:
+    query = parse_query(text)
+    if query is None:
         return None
-    match = _FIELD.match(raw)
-    if match:
-        path, op, wanted = match.group(1), match.group(2), match.group(3).strip()
-        keys = path.split(".")
+    if query.name is not None:
+        keys, wanted = query.name.split("."), query.wanted
 
         def by_field(record: TailRecord) -> bool:
             found = _lookup(record.json_value(), keys)
-            hit = any(_same(v, wanted) for v in found)
-            return hit if op == "=" else not hit
+            return query.verdict(any(_same(v, wanted) for v in found))
 
         return by_field
-    needle = raw.lower()
+    needle = query.text.lower()
 
     def by_text(record: TailRecord) -> bool:
         return needle in record.line().lower()

@@ -39,29 +39,14 @@ import uuid
 from typing import Any
 
 from auren_tui.core.format import one_line
-from auren_tui.core.restore.attempt import Outcome, StepCallback, attempt_of
-from auren_tui.core.restore.audit import AuditLog, now_utc, who_am_i
+from auren_tui.core.restore.attempt import Outcome, attempt_of
+from auren_tui.core.restore.audit import now_utc
 from auren_tui.core.restore.create import connect_networks, create_container
-from auren_tui.core.restore.errors import LockHeld, RecoveryNeeded, RestoreError
-from auren_tui.core.restore.failed import FAILED_INFIX, prune_failed
+from auren_tui.core.restore.errors import RecoveryNeeded, RestoreError
+from auren_tui.core.restore.failed import FAILED_INFIX
 from auren_tui.core.restore.journal import Journal
-from auren_tui.core.restore.rollback import RecoveryPlan, RollbackSteps
+from auren_tui.core.restore.rollback import RollbackSteps
 from auren_tui.core.restore.spec import ATTEMPT_LABEL
-
-__all__ = [  # the restore's public face: the CLI, the dialogs and the target import these
-    "STEPS",
-    "AuditLog",
-    "LockHeld",
-    "Outcome",
-    "RecoveryNeeded",
-    "RecoveryPlan",
-    "RestoreError",
-    "Restorer",
-    "StepCallback",
-    "prune_failed",
-    "who_am_i",
-]
-
 
 STEPS = (
     ("lock", "take the restore lock on the server"),

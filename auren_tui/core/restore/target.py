@@ -15,12 +15,12 @@ from typing import Any
 from pydantic import SecretStr
 
 from auren_tui.core.catalog import Catalog
-from auren_tui.core.docker.client import NoDocker as NoDocker  # the CLI and screens catch it here
 from auren_tui.core.docker.client import engine_client
 from auren_tui.core.paths import Locations
+from auren_tui.core.restore.attempt import StepCallback
 from auren_tui.core.restore.audit import AuditLog, who_am_i
 from auren_tui.core.restore.diff import Change, diff
-from auren_tui.core.restore.engine import Restorer, StepCallback
+from auren_tui.core.restore.engine import Restorer
 from auren_tui.core.restore.rollback import RecoveryPlan
 from auren_tui.core.restore.spec import RunSpec, SecretRef, SpecError, capture
 from auren_tui.core.restore.store import SpecStore
