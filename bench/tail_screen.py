@@ -39,7 +39,7 @@ for _path in (REPO, BENCH):
         sys.path.insert(0, str(_path))
 
 TICK = 0.02
-"""Heartbeat interval (s), as tests/auren_tui/test_heartbeat.py."""
+"""Heartbeat interval (s), as tests/auren_tui/core/transport/test_heartbeat.py."""
 
 
 @dataclass

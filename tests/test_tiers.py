@@ -28,7 +28,7 @@ def collected(*args: str) -> set[str]:
 
 
 def test_the_mark_follows_the_fixtures_through_other_fixtures() -> None:
-    target = "tests/auren_tui/test_collector.py"
+    target = "tests/auren_tui/core/health/test_collector.py"
     fast = collected(target, "-m", "not services")
     slow = collected(target, "-m", "services")
     # Pure functions: no fixture of the harness.

@@ -3,7 +3,7 @@
 The line of a record is ``TailRecord.to_dict`` in compact JSON
 (core/kafka/records.py); ``json_line_of`` and ``json_lines`` write that same
 line directly from the record's fields, without building the dict, and
-tests/auren_tui/test_records_json_line.py holds them to it.
+tests/auren_tui/core/kafka/test_records_json_line.py holds them to it.
 """
 
 from __future__ import annotations
@@ -141,7 +141,7 @@ def json_lines(rows: Iterable[Sequence[Any]]) -> list[str]:
     The usual record (a one-line UTF-8 JSON value, a printable key, printable
     header values under distinct names) is written inline with every lookup
     local; anything else goes through ``json_line_of``, so the lines are the
-    same either way (tests/auren_tui/test_records_json_line.py). Half the cost
+    same either way (tests/auren_tui/core/kafka/test_records_json_line.py). Half the cost
     of calling ``json_line_of`` per record (bench/tail.py).
     """
     lines: list[str] = []

@@ -19,7 +19,7 @@ from auren_tui.screens.webhooks import WebhooksScreen
 from auren_tui.widgets.record_log import RecordLog
 from auren_tui.widgets.webhook_request import ResponseView
 from tests.auren_tui.data import NOW, stack
-from tests.auren_tui.test_tail_screen import replay_records
+from tests.auren_tui.screens.test_tail_screen import replay_records
 
 SIZE = (150, 36)
 
@@ -125,7 +125,7 @@ def test_webhooks_screen_after_a_traced_send(snap_compare: Any) -> None:
 
 def test_containers_screen_with_logs_and_stats(snap_compare: Any) -> None:
     from auren_tui.screens.containers import ContainersScreen
-    from tests.auren_tui.test_containers_screen import replay_containers
+    from tests.auren_tui.screens.test_containers_screen import replay_containers
 
     async def containers(pilot: Pilot[Any]) -> None:
         await first_poll(pilot)

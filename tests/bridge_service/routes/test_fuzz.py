@@ -345,7 +345,7 @@ def errors_logged(bridge: BridgeProcess) -> list[str]:
 
 # --- tests ------------------------------------------------------------------------
 # Statuses reached are recorded as hypothesis events: see them with
-# `pytest tests/bridge_service/test_fuzz.py --hypothesis-show-statistics`.
+# `pytest tests/bridge_service/routes/test_fuzz.py --hypothesis-show-statistics`.
 
 HEALTHKIT_IDS = st.one_of(
     st.from_regex(re.compile(r"[!-~]+(?:[ \t]+[!-~]+)*"), fullmatch=True),

@@ -31,10 +31,10 @@ from auren_tui.screens.webhooks import WebhooksScreen
 from auren_tui.widgets.record_log import RecordLog
 from auren_tui.widgets.webhook_request import ResponseView
 from auren_tui.widgets.webhook_suite import SuiteTable
+from tests.auren_tui.core.webhooks.test_webhooks import Bridge
 from tests.auren_tui.data import stack
 from tests.auren_tui.kafka_util import create_topic
 from tests.auren_tui.server_stack import wait_for
-from tests.auren_tui.test_webhooks import Bridge
 from tests.bridge_service.signing import SECRETS
 from tests.services.kafka import Kafka
 

@@ -31,7 +31,7 @@ from tests.auren_tui.kafka_util import create_topic, delete_topic, produce, topi
 from tests.auren_tui.server_stack import wait_for
 from tests.services.kafka import Kafka
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 T0 = 1_795_000_000_000  # ms: the same fixed clock as the dashboard's snapshots
 SOURCES = ("oura", "whoop", "terra", "oura")
 
@@ -230,7 +230,7 @@ def events(n: int, first: int = 0) -> list[dict[str, Any]]:
 PRODUCE = """
 import asyncio, sys
 from tests.auren_tui.kafka_util import produce
-from tests.auren_tui.test_tail_screen import events
+from tests.auren_tui.screens.test_tail_screen import events
 asyncio.run(produce(sys.argv[1], sys.argv[2], events(int(sys.argv[3]))))
 """
 

@@ -26,8 +26,7 @@ from typing import Any
 import pytest
 
 from auren_tui.core.restore.lock import LOCK_SUFFIX
-from tests.auren_tui.kafka_util import BIN
-from tests.auren_tui.test_restore import (  # noqa: F401 - the module's server fixture
+from tests.auren_tui.cli.test_restore import (  # noqa: F401 - the module's server fixture
     NAME,
     Server,
     capture_then_break,
@@ -37,6 +36,7 @@ from tests.auren_tui.test_restore import (  # noqa: F401 - the module's server f
     server,
     state,
 )
+from tests.auren_tui.kafka_util import BIN
 from tests.services.docker_faults import DockerFaultProxy, Rule
 from tests.services.keyring import RealKeyring
 
