@@ -55,7 +55,7 @@ typecheck: venv
 	$(BIN)/mypy
 
 pytest: venv
-	$(BIN)/pytest
+	$(BIN)/pytest --durations=25
 
 bench: system-deps venv kafka-jars
 	$(BIN)/python bench/bridge_ingest.py
