@@ -16,10 +16,9 @@ from textual.worker import Worker
 
 from auren_tui import __version__, strip_cycles
 from auren_tui.commands import AurenCommands
-from auren_tui.core.backend.live import Backend
+from auren_tui.core.api import Backend, Traced
 from auren_tui.core.config import UiPrefs
 from auren_tui.core.paths import Locations
-from auren_tui.core.webhooks.trace import Traced
 from auren_tui.dialogs.trust_host import TrustHostDialog
 from auren_tui.dialogs.welcome import WelcomeDialog
 from auren_tui.kit.failures import WorkerFailed
@@ -172,7 +171,7 @@ class AurenApp(App[None]):
     @work(thread=True, exclusive=True, group="connect", exit_on_error=False)
     def _connect(self) -> None:
         """Any other failure is reported as the worker's (``on_worker_state_changed``)."""
-        from auren_tui.core.transport.hostkeys import UnknownHostKey
+        from auren_tui.core.api import UnknownHostKey
 
         try:
             self.backend.start()
@@ -266,7 +265,7 @@ class AurenApp(App[None]):
 
     def _tail_traced(self, traced: Traced) -> None:
         """`k` after a trace: the Tail screen at that offset, filtered to that event."""
-        from auren_tui.core.kafka.start import Start
+        from auren_tui.core.api import Start
 
         tail = TailScreen(
             self.backend,

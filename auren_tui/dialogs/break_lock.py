@@ -19,7 +19,7 @@ from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
-from auren_tui.core.backend.containers import Containers
+from auren_tui.core.api import Containers
 from auren_tui.core.format import one_line
 
 

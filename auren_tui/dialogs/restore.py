@@ -19,12 +19,8 @@ from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
-from auren_tui.core.backend.containers import Containers
+from auren_tui.core.api import STEPS, Containers, LockHeld, Outcome, Plan
 from auren_tui.core.format import one_line
-from auren_tui.core.restore.attempt import Outcome
-from auren_tui.core.restore.engine import STEPS
-from auren_tui.core.restore.errors import LockHeld
-from auren_tui.core.restore.target import Plan
 
 MARK = {"running": ("…", "yellow"), "done": ("✓", "green"), "failed": ("✗", "bold red")}
 MARK_SKIPPED = ("-", "dim")
@@ -108,7 +104,7 @@ class RestoreDialog(ModalScreen[bool]):
 
     @work(thread=True, exclusive=True, group="restore-plan", exit_on_error=False)
     def _load_plan(self) -> None:
-        from auren_tui.core.restore.spec import SpecError
+        from auren_tui.core.api import SpecError
 
         try:
             self.post_message(Planned(self.containers.plan(self.service)))
@@ -200,8 +196,7 @@ class RestoreDialog(ModalScreen[bool]):
 
     @work(thread=True, exclusive=True, group="restore-run", exit_on_error=False)
     def _restore(self) -> None:
-        from auren_tui.core.restore.errors import RestoreError
-        from auren_tui.core.restore.spec import SpecError
+        from auren_tui.core.api import RestoreError, SpecError
 
         def on_step(step: str, state: str, detail: str) -> None:
             self.post_message(StepChanged(step, state, detail))  # thread-safe

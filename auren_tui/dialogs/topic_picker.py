@@ -14,9 +14,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, SelectionList, Static
 from textual.worker import Worker
 
-from auren_tui.core.backend.live import Backend
-from auren_tui.core.kafka.client import TopicInfo
-from auren_tui.core.kafka.start import RecordError, Start, parse_start
+from auren_tui.core.api import Backend, RecordError, Start, TopicInfo, parse_start
 from auren_tui.kit.failures import WorkerFailed
 
 Choice = tuple[list[str], Start]

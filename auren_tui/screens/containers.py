@@ -24,10 +24,16 @@ from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Header, Log, Static
 from textual.worker import Worker
 
-from auren_tui.core.backend.containers import Containers
-from auren_tui.core.backend.live import Backend
-from auren_tui.core.docker.containers import Action, ContainerRow, LineBuffer, OnEnd, OnLines
-from auren_tui.core.docker.stats import Stats
+from auren_tui.core.api import (
+    Action,
+    Backend,
+    ContainerRow,
+    Containers,
+    LineBuffer,
+    OnEnd,
+    OnLines,
+    Stats,
+)
 from auren_tui.core.filtering import RowMatcher, row_filter
 from auren_tui.core.format import one_line, size
 from auren_tui.dialogs.break_lock import BreakLockDialog
@@ -134,7 +140,7 @@ class ContainersScreen(LiveScreen):
 
     @work(thread=True, exclusive=True, group="containers-list", exit_on_error=False)
     def _list(self) -> None:
-        from auren_tui.core.docker.client import NoDocker
+        from auren_tui.core.api import NoDocker
 
         try:
             self.post_message(Listed(self.containers.list()))

@@ -14,7 +14,7 @@ from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import Footer, Header, Static
 
-from auren_tui.core.backend.live import Backend, ConnInfo
+from auren_tui.core.api import Backend, ConnInfo
 from auren_tui.core.model import Snapshot
 from auren_tui.kit.filter_box import CLEAR_FILTER, OPEN_FILTER, FilterBox
 from auren_tui.kit.live_screen import LiveScreen

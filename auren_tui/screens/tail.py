@@ -26,13 +26,21 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.widgets import Footer, Header
 
-from auren_tui.core.backend.live import Backend, OnRecords, OnStatus, TailHandle
-from auren_tui.core.backend.tail_buffer import TailBuffer
-from auren_tui.core.kafka.client import TopicInfo
-from auren_tui.core.kafka.consumer import TailStatus, rate
-from auren_tui.core.kafka.filters import Matcher, parse_filter
-from auren_tui.core.kafka.records import TailRecord
-from auren_tui.core.kafka.start import RecordError, Start
+from auren_tui.core.api import (
+    Backend,
+    Matcher,
+    OnRecords,
+    OnStatus,
+    RecordError,
+    Start,
+    TailBuffer,
+    TailHandle,
+    TailRecord,
+    TailStatus,
+    TopicInfo,
+    parse_filter,
+    rate,
+)
 from auren_tui.dialogs.topic_picker import TopicPicker
 from auren_tui.kit.failures import WorkerFailed
 from auren_tui.kit.filter_box import CLEAR_FILTER, OPEN_FILTER, FilterBox
@@ -353,7 +361,7 @@ class TailScreen(LiveScreen):
     @work(thread=True, group="save", exit_on_error=False)
     def _save(self, ring: list[TailRecord], match: Matcher | None) -> None:
         """What is shown: the ring as filtered (also what the draw limit left out)."""
-        from auren_tui.core.export import save_lines
+        from auren_tui.core.api import save_lines
 
         records = self._matching(ring, match)
         if not records:

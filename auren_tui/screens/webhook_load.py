@@ -10,9 +10,7 @@ from textual import on, work
 from textual.message import Message
 from textual.widgets import TabbedContent
 
-from auren_tui.core.backend.live import Backend
-from auren_tui.core.webhooks.load import LoadSpec, LoadStats
-from auren_tui.core.webhooks.signing import Provider
+from auren_tui.core.api import Backend, LoadSpec, LoadStats, Provider
 from auren_tui.dialogs.webhook_dialogs import ConfirmLoad
 from auren_tui.screens.webhook_saved import SavedRequestsScreen
 from auren_tui.widgets.webhook_form import TITLES

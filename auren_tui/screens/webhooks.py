@@ -30,20 +30,24 @@ from textual.widgets import (
 )
 from textual.worker import Worker, WorkerState
 
-from auren_tui.core.backend.live import Backend
-from auren_tui.core.backend.webhooks import Outgoing, SecretMissing, Sent, preview
-from auren_tui.core.paths import Locations
-from auren_tui.core.secrets import hint
-from auren_tui.core.webhooks.client import (
+from auren_tui.core.api import (
+    DEFAULT_TEMPLATE,
+    Backend,
     CheckResult,
     NegativeKind,
+    Outgoing,
+    Provider,
+    SavedRequest,
+    SecretMissing,
+    Sent,
+    Traced,
     WebhookRequest,
     WebhookResponse,
+    hint,
+    preview,
+    render,
 )
-from auren_tui.core.webhooks.saved import SavedRequest
-from auren_tui.core.webhooks.signing import Provider
-from auren_tui.core.webhooks.templates import DEFAULT_TEMPLATE, render
-from auren_tui.core.webhooks.trace import Traced
+from auren_tui.core.paths import Locations
 from auren_tui.screens.webhook_load import LoadTestScreen
 from auren_tui.widgets.webhook_form import TITLES, BodyEditor, RequestControls
 from auren_tui.widgets.webhook_load import LoadPanel

@@ -9,7 +9,7 @@ from typing import Any
 from rich.text import Text
 from textual.widgets import DataTable
 
-from auren_tui.core.docker.containers import ContainerRow
+from auren_tui.core.api import ContainerRow
 from auren_tui.core.filtering import Fields
 from auren_tui.core.format import duration
 

@@ -8,7 +8,7 @@ from rich.text import Text
 from textual.visual import visualize
 from textual.widgets import Static
 
-from auren_tui.core.kafka.records import TailRecord, render_bytes
+from auren_tui.core.api import TailRecord, render_bytes
 
 
 class RecordDetail(Static):

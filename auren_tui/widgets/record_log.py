@@ -26,7 +26,7 @@ from textual.message import Message
 from textual.strip import Strip
 from textual.widget import Widget
 
-from auren_tui.core.kafka.records import TailRecord
+from auren_tui.core.api import TailRecord
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 SCROLL_STEP = 3

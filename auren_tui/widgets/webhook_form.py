@@ -13,9 +13,14 @@ from textual.message import Message
 from textual.timer import Timer
 from textual.widgets import Select, Static, TextArea
 
-from auren_tui.core.webhooks.client import PRESETS, NegativeKind
-from auren_tui.core.webhooks.signing import PROVIDERS, Provider
-from auren_tui.core.webhooks.templates import DEFAULT_TEMPLATE, TEMPLATES
+from auren_tui.core.api import (
+    DEFAULT_TEMPLATE,
+    PRESETS,
+    PROVIDERS,
+    TEMPLATES,
+    NegativeKind,
+    Provider,
+)
 
 TITLES: dict[Provider, str] = {"oura": "Oura", "whoop": "WHOOP", "healthkit": "HealthKit"}
 SETTLE_SECONDS = 0.15

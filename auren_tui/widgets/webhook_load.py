@@ -18,7 +18,7 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import Button, Input, Label, ProgressBar, Static
 
-from auren_tui.core.webhooks.load import BUCKETS_MS, LoadStats
+from auren_tui.core.api import BUCKETS_MS, LoadStats
 
 BAR_WIDTH = 40
 LABELS = [f"≤{b} ms" for b in BUCKETS_MS] + [f">{BUCKETS_MS[-1]} ms"]

@@ -11,12 +11,7 @@ import json
 from rich.text import Text
 from textual.widgets import Static
 
-from auren_tui.core.backend.webhooks import Sent
-from auren_tui.core.webhooks.client import (
-    PRESETS,
-    WebhookRequest,
-    WebhookResponse,
-)
+from auren_tui.core.api import PRESETS, Sent, WebhookRequest, WebhookResponse
 
 SHOWN_BYTES = 2_000
 """Body bytes shown at most (an oversized body is 300 KiB)."""

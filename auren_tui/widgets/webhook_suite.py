@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import DataTable
 
-from auren_tui.core.webhooks.client import PRESETS, SUITE_ORDER, CheckResult
+from auren_tui.core.api import PRESETS, SUITE_ORDER, CheckResult
 
 
 def got(result: CheckResult) -> str:
