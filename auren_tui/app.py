@@ -16,7 +16,7 @@ from textual.worker import Worker
 
 from auren_tui import __version__, strip_cycles
 from auren_tui.commands import AurenCommands
-from auren_tui.core.api import Backend, Traced
+from auren_tui.core.api import Backend, Start, Traced, UnknownHostKey
 from auren_tui.core.config import UiPrefs
 from auren_tui.core.paths import Locations
 from auren_tui.dialogs.trust_host import TrustHostDialog
@@ -171,8 +171,6 @@ class AurenApp(App[None]):
     @work(thread=True, exclusive=True, group="connect", exit_on_error=False)
     def _connect(self) -> None:
         """Any other failure is reported as the worker's (``on_worker_state_changed``)."""
-        from auren_tui.core.api import UnknownHostKey
-
         try:
             self.backend.start()
         except UnknownHostKey as exc:
@@ -265,8 +263,6 @@ class AurenApp(App[None]):
 
     def _tail_traced(self, traced: Traced) -> None:
         """`k` after a trace: the Tail screen at that offset, filtered to that event."""
-        from auren_tui.core.api import Start
-
         tail = TailScreen(
             self.backend,
             self.locations.data_dir,

@@ -19,7 +19,7 @@ from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
-from auren_tui.core.api import STEPS, Containers, LockHeld, Outcome, Plan
+from auren_tui.core.api import STEPS, Containers, LockHeld, Outcome, Plan, RestoreError, SpecError
 from auren_tui.core.format import one_line
 
 MARK = {"running": ("…", "yellow"), "done": ("✓", "green"), "failed": ("✗", "bold red")}
@@ -104,8 +104,6 @@ class RestoreDialog(ModalScreen[bool]):
 
     @work(thread=True, exclusive=True, group="restore-plan", exit_on_error=False)
     def _load_plan(self) -> None:
-        from auren_tui.core.api import SpecError
-
         try:
             self.post_message(Planned(self.containers.plan(self.service)))
         except SpecError as exc:
@@ -196,8 +194,6 @@ class RestoreDialog(ModalScreen[bool]):
 
     @work(thread=True, exclusive=True, group="restore-run", exit_on_error=False)
     def _restore(self) -> None:
-        from auren_tui.core.api import RestoreError, SpecError
-
         def on_step(step: str, state: str, detail: str) -> None:
             self.post_message(StepChanged(step, state, detail))  # thread-safe
 

@@ -30,6 +30,7 @@ from auren_tui.core.api import (
     ContainerRow,
     Containers,
     LineBuffer,
+    NoDocker,
     OnEnd,
     OnLines,
     Stats,
@@ -140,8 +141,6 @@ class ContainersScreen(LiveScreen):
 
     @work(thread=True, exclusive=True, group="containers-list", exit_on_error=False)
     def _list(self) -> None:
-        from auren_tui.core.api import NoDocker
-
         try:
             self.post_message(Listed(self.containers.list()))
         except NoDocker as exc:

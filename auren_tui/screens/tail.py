@@ -40,6 +40,7 @@ from auren_tui.core.api import (
     TopicInfo,
     parse_filter,
     rate,
+    save_lines,
 )
 from auren_tui.dialogs.topic_picker import TopicPicker
 from auren_tui.kit.failures import WorkerFailed
@@ -361,8 +362,6 @@ class TailScreen(LiveScreen):
     @work(thread=True, group="save", exit_on_error=False)
     def _save(self, ring: list[TailRecord], match: Matcher | None) -> None:
         """What is shown: the ring as filtered (also what the draw limit left out)."""
-        from auren_tui.core.api import save_lines
-
         records = self._matching(ring, match)
         if not records:
             self.post_message(Saved(None, 0))

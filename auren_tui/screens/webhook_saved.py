@@ -10,7 +10,7 @@ from textual import on, work
 from textual.message import Message
 from textual.screen import Screen
 
-from auren_tui.core.api import SavedRequest
+from auren_tui.core.api import SavedRequest, saved
 from auren_tui.core.paths import Locations
 from auren_tui.dialogs.webhook_dialogs import NameRequest, PickRequest
 
@@ -53,8 +53,6 @@ class SavedRequestsScreen(Screen[None]):
 
     @work(thread=True, group="saved", exit_on_error=False)
     def _save(self, request: SavedRequest) -> None:
-        from auren_tui.core.api import saved
-
         path = saved.save(self.locations, request)
         self.app.call_from_thread(self.notify, f"Saved to {path}", title="Saved")
 
@@ -63,8 +61,6 @@ class SavedRequestsScreen(Screen[None]):
 
     @work(thread=True, group="saved", exit_on_error=False)
     def _list_saved(self) -> None:
-        from auren_tui.core.api import saved
-
         where = str(saved.requests_dir(self.locations))
         self.post_message(SavedFiles(saved.names(self.locations), where))
 
@@ -78,8 +74,6 @@ class SavedRequestsScreen(Screen[None]):
 
     @work(thread=True, group="saved", exit_on_error=False)
     def _load_saved(self, name: str) -> None:
-        from auren_tui.core.api import saved
-
         self.post_message(RequestLoaded(saved.load(self.locations, name)))
 
     @on(RequestLoaded)

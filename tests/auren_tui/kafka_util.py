@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import subprocess
 import sys
 import uuid
@@ -86,7 +87,25 @@ async def committed_groups(bootstrap: str, topic: str) -> list[str]:
 
 
 def cli_env(home: Path) -> dict[str, str]:
-    return {**os.environ, "AUREN_TUI_HOME": str(home), "PYTHONUNBUFFERED": "1"}
+    # PYTHONFAULTHANDLER: a command that hangs can be asked where (``stacks_of``).
+    return {
+        **os.environ,
+        "AUREN_TUI_HOME": str(home),
+        "PYTHONUNBUFFERED": "1",
+        "PYTHONFAULTHANDLER": "1",
+    }
+
+
+def stacks_of(proc: subprocess.Popen[bytes]) -> str:
+    """Where a hung command is: SIGABRT makes faulthandler print every thread's stack
+    (``cli_env``); the process ends with it. Its stderr, for a failure message."""
+    proc.send_signal(signal.SIGABRT)
+    try:
+        _, err = proc.communicate(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        _, err = proc.communicate()
+    return (err or b"").decode(errors="replace")
 
 
 def run_cli(home: Path, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:

@@ -20,7 +20,15 @@ from pathlib import Path
 import pytest
 
 from auren_tui.core.kafka.records import TailRecord
-from tests.auren_tui.kafka_util import BIN, cli_env, create_topic, delete_topic, produce, topic_name
+from tests.auren_tui.kafka_util import (
+    BIN,
+    cli_env,
+    create_topic,
+    delete_topic,
+    produce,
+    stacks_of,
+    topic_name,
+)
 from tests.services.base import wait_until
 from tests.services.kafka import Kafka
 
@@ -133,7 +141,11 @@ def test_ctrl_c_while_following_stops_both_processes(kafka: Kafka, tmp_path: Pat
     writers = _children(proc.pid)
     assert len(writers) == 1, writers  # the line writer
     proc.send_signal(signal.SIGINT)
-    assert proc.wait(timeout=30) == 130
+    try:
+        status = proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"still running 30 s after Ctrl-C; its threads:\n{stacks_of(proc)}")
+    assert status == 130
     err = proc.stderr.read().decode()
     assert "Traceback" not in err, err
     wait_until(lambda: not Path(f"/proc/{writers[0]}").exists(), 10, "the writer to be gone")
