@@ -8,13 +8,33 @@ becomes the default one keyring's SecretService backend writes to. Its
 keyring files live in the temp dir (``XDG_DATA_HOME``), never the user's.
 
 The ``real_keyring`` fixture points this process at it
-(``DBUS_SESSION_BUS_ADDRESS``, ``PYTHON_KEYRING_BACKEND``) for the rest of the
-session, and gives ``.env`` for subprocesses.
+(``DBUS_SESSION_BUS_ADDRESS``, ``PYTHON_KEYRING_BACKEND``, ``PYTHONPATH``) for
+the rest of the session, and gives ``.env`` for subprocesses.
+
+Why ``PYTHONPATH``: gnome-keyring-daemon (42.1 here, still in 50) aborts when
+a new client's first Secret Service call is dispatched before the record it
+keeps for that client exists (it is made by a ``G_PRIORITY_HIGH`` idle from a
+message filter, and GLib can dispatch the call first while its main loop is
+already iterating; upstream gnome-keyring #190/#195):
+``gkd_secret_service_get_pkcs11_session: assertion 'client' failed``, then
+``invoke_get_property_in_idle_cb: assertion failed: (error != NULL)``, SIGABRT.
+Every client of every test is short-lived (keyring opens a connection per
+call), so on two busy cores the daemon died about once in a few hundred
+clients: the product then reported "Message recipient disconnected from
+message bus without replying". The harness puts a ``sitecustomize`` on
+``PYTHONPATH`` (and applies it in this process) that makes every new
+connection of ``secretstorage.dbus_init`` first read the service's
+``Collections`` twice (answered without a client record): the record is made
+before the second answer, so no real call can beat it. Left alone: the daemon
+re-reads its default alias, unlocked, whenever a client registers, so a call
+made at that very moment by another client can meet ItemNotFound; only
+clients running at the same time meet that, and the tests run them in turn.
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 import signal
 import subprocess
@@ -46,6 +66,9 @@ _FOREIGN = (
     "KEYRING_PROPERTY_KEYRING_PATH",
 )
 
+# Not "foreign", but set by ``_point_at`` too: put back at the end of the session.
+_SAVED = (*_FOREIGN, "PYTHONPATH")
+
 _BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
  "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
 <busconfig>
@@ -72,9 +95,19 @@ class SecretServiceKeyring:
     _daemon: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     @property
+    def shim_dir(self) -> Path:
+        """The directory of the ``sitecustomize`` that registers clients first."""
+        assert self.workdir is not None
+        return self.workdir / "python"
+
+    @property
     def env(self) -> dict[str, str]:
         """The variables a process needs to use this keyring (merge into os.environ)."""
-        return {"DBUS_SESSION_BUS_ADDRESS": self.address, "PYTHON_KEYRING_BACKEND": BACKEND}
+        return {
+            "DBUS_SESSION_BUS_ADDRESS": self.address,
+            "PYTHON_KEYRING_BACKEND": BACKEND,
+            "PYTHONPATH": _prepend(str(self.shim_dir), os.environ.get("PYTHONPATH", "")),
+        }
 
     def _daemon_env(self) -> dict[str, str]:
         assert self.workdir is not None
@@ -96,6 +129,8 @@ class SecretServiceKeyring:
         if self.workdir is None:
             self.workdir = make_tempdir("keyring")
         env = self._daemon_env()
+        self.shim_dir.mkdir(exist_ok=True)
+        (self.shim_dir / "sitecustomize.py").write_text(_SHIM)
         socket = self.workdir / "bus"
         socket.unlink(missing_ok=True)  # a restart: the last bus's socket file
         config = self.workdir / "bus.conf"
@@ -148,6 +183,16 @@ class SecretServiceKeyring:
         """Lock the default collection (unlocking again needs a prompt: there is none)."""
         _run_python(_LOCK, {**os.environ, **self.env})
 
+    def log_tail(self, lines: int = 4) -> str:
+        """The last lines gnome-keyring-daemon wrote (its warnings and assertions)."""
+        if self.workdir is None:
+            return ""
+        with contextlib.suppress(OSError):
+            text = (self.workdir / "gnome-keyring.log").read_text(errors="replace")
+            kept = [x.strip() for x in text.splitlines() if x.strip() not in ("", "**")]
+            return " | ".join(kept[-lines:])
+        return ""
+
     def exit_report(self) -> str:
         """Why the daemons are not running: exit statuses and the keyring log's tail."""
         parts = []
@@ -157,11 +202,9 @@ class SecretServiceKeyring:
             parts.append("gnome-keyring-daemon never started")
         elif self._daemon.poll() is not None:
             parts.append(f"gnome-keyring-daemon exited with {self._daemon.returncode}")
-        if self.workdir is not None:
-            log = self.workdir / "gnome-keyring.log"
-            with contextlib.suppress(OSError):
-                tail = log.read_text(errors="replace").strip().splitlines()[-3:]
-                parts.append("log: " + " | ".join(tail))
+        tail = self.log_tail()
+        if tail:
+            parts.append(f"log: {tail}")
         return "; ".join(parts)
 
     def running(self) -> bool:
@@ -215,6 +258,94 @@ with secretstorage.dbus_init() as conn:
 """
 
 
+# The sitecustomize written next to each keyring (see the module docstring). It
+# imports nothing at start-up: secretstorage is patched when something imports it.
+_SHIM = '''"""Written by tests/services/keyring.py: a Secret Service client of the test run
+is known to gnome-keyring-daemon before its first call (upstream #190/#195)."""
+
+import sys
+
+
+def _register(connection):
+    from jeepney import DBusAddress, Properties
+
+    service = DBusAddress(
+        "/org/freedesktop/secrets",
+        bus_name="org.freedesktop.secrets",
+        interface="org.freedesktop.Secret.Service",
+    )
+    try:  # answered from the daemon's own session, no client record needed
+        # The record is made (and the default alias re-read) by an idle that may
+        # run only after the first answer; it has run before the second one.
+        for _ in range(2):
+            connection.send_and_get_reply(Properties(service).get("Collections"), timeout=20)
+    except Exception:
+        pass  # no service at all: the call that follows reports it
+
+
+def _patch(secretstorage):
+    original = secretstorage.dbus_init
+    if getattr(original, "registers_first", False):
+        return
+
+    def dbus_init():
+        connection = original()
+        _register(connection)
+        return connection
+
+    dbus_init.registers_first = True
+    secretstorage.dbus_init = dbus_init
+
+
+class _PatchOnImport:
+    """Finds nothing itself: wraps the real loader of secretstorage once."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name != "secretstorage":
+            return None
+        sys.meta_path.remove(self)
+        import importlib.util
+
+        spec = importlib.util.find_spec(name)
+        if spec is not None and spec.loader is not None:
+            exec_module = spec.loader.exec_module
+
+            def exec_and_patch(module):
+                exec_module(module)
+                _patch(module)
+
+            spec.loader.exec_module = exec_and_patch
+        return spec
+
+
+def install():
+    if "secretstorage" in sys.modules:
+        _patch(sys.modules["secretstorage"])
+    elif not any(type(f).__name__ == "_PatchOnImport" for f in sys.meta_path):
+        sys.meta_path.insert(0, _PatchOnImport())
+
+
+install()
+'''
+
+
+def _prepend(entry: str, path: str) -> str:
+    """``entry`` first in the search path ``path``, once."""
+    rest = [p for p in path.split(os.pathsep) if p and p != entry]
+    return os.pathsep.join([entry, *rest])
+
+
+def register_clients_first(service: SecretServiceKeyring) -> None:
+    """Apply ``service``'s sitecustomize to this process (subprocesses get it
+    through ``service.env``): every new secretstorage connection registers first."""
+    spec = importlib.util.spec_from_file_location(
+        "_auren_keyring_shim", service.shim_dir / "sitecustomize.py"
+    )
+    assert spec is not None
+    assert spec.loader is not None
+    spec.loader.exec_module(importlib.util.module_from_spec(spec))
+
+
 def _python() -> str:
     import sys
 
@@ -253,9 +384,11 @@ def _point_at(service: SecretServiceKeyring) -> None:
     import keyring
     import keyring.core
 
+    env = service.env  # PYTHONPATH: the one from before, the shim in front
     for k in _FOREIGN:
         os.environ.pop(k, None)
-    os.environ.update(service.env)
+    os.environ.update(env)
+    register_clients_first(service)
     keyring.core.init_backend()  # forget any backend chosen before
     backend = keyring.get_keyring()
     user = f"harness/{uuid.uuid4().hex}"
@@ -274,7 +407,7 @@ def keyring_service() -> Iterator[SecretServiceKeyring]:
     except (ServiceUnavailable, OSError) as exc:
         service.close()
         unavailable(exc)
-    saved = {k: os.environ.get(k) for k in _FOREIGN}
+    saved = {k: os.environ.get(k) for k in _SAVED}
     try:
         yield service
     finally:
@@ -283,15 +416,15 @@ def keyring_service() -> Iterator[SecretServiceKeyring]:
 
 
 @pytest.fixture
-def real_keyring(keyring_service: SecretServiceKeyring) -> RealKeyring:
-    """The session's real keyring, checked before every test that uses it.
+def real_keyring(keyring_service: SecretServiceKeyring) -> Iterator[RealKeyring]:
+    """The session's real keyring, checked before and after every test that uses it.
 
-    gnome-keyring-daemon was seen to go away in the middle of a run ("Message
-    recipient disconnected from message bus without replying", then
-    "org.freedesktop.secrets was not provided by any .service files"). When
-    its daemon or its bus is gone, the harness says why (a warning with the
-    exit status and the log's tail) and starts a fresh pair, so no later test
-    fails for a reason of the harness's.
+    Before: when its daemon or its bus is gone, the harness says why (a
+    warning with the exit status and the log's tail) and starts a fresh pair
+    on the same data dir and password, so the stored secrets are there again;
+    then an entry must store and read back. After: a daemon that died during
+    the test fails it here, with the daemon's last words, so the cause is not
+    left to whatever product call met the dead daemon first.
     """
     try:
         why = revive(keyring_service)
@@ -302,8 +435,13 @@ def real_keyring(keyring_service: SecretServiceKeyring) -> RealKeyring:
     try:
         _point_at(keyring_service)
     except Exception as exc:
-        unavailable(exc)
-    return RealKeyring(service=keyring_service, env=dict(os.environ))
+        unavailable(ServiceUnavailable(f"{exc} (gnome-keyring log: {keyring_service.log_tail()})"))
+    yield RealKeyring(service=keyring_service, env=dict(os.environ))
+    if not keyring_service.running():
+        pytest.fail(
+            f"the harness keyring died during this test: {keyring_service.exit_report()}",
+            pytrace=False,
+        )
 
 
 def _restore(saved: dict[str, str | None]) -> None:
