@@ -10,6 +10,8 @@ carries the mark itself; in the fast tier the harness refuses to start one
 
 from __future__ import annotations
 
+import signal
+
 import pytest
 
 pytest_plugins = [
@@ -42,6 +44,16 @@ def uses_services(item: pytest.Item) -> bool:
             if module.startswith(SERVICE_FIXTURE_MODULES):
                 return True
     return False
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # A suite started in the background (`make test &` in a script, nohup, a CI runner
+    # without job control) inherits SIGINT ignored, and so would every process it
+    # starts: a test of Ctrl-C (`auren-tui tail`, test_tail_writer.py) would then see
+    # it ignored, as the shell meant for a background job. The tests' processes are
+    # foreground programs: they get Ctrl-C as an operator's terminal would deliver it.
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
