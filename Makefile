@@ -16,10 +16,11 @@ run: demo-deps venv kafka-jars
 ## test: install what the tests need, then lint, type checks and the whole suite
 test: system-deps venv kafka-jars lint typecheck pytest
 
-## test-fast: lint, type checks and the tests that need no real service (under a minute);
-## a test that starts one without the `services` mark fails here (tests/conftest.py)
+## test-fast: lint, type checks and the tests that need no real service (under a minute:
+## four workers, the tests wait on terminals and subprocesses more than they compute);
+## a test that starts a service without the `services` mark fails here (tests/conftest.py)
 test-fast: venv lint typecheck
-	AUREN_TEST_TIER=fast $(BIN)/pytest -m "not services" -p no:randomly
+	AUREN_TEST_TIER=fast $(BIN)/pytest -m "not services" -n 4
 
 system-deps:
 	@bash scripts/system-deps.sh

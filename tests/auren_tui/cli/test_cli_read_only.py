@@ -10,6 +10,7 @@ Docker socket all point at it, so a single byte sent anywhere is seen.
 
 from __future__ import annotations
 
+import shutil
 import socket
 import subprocess
 import threading
@@ -51,11 +52,18 @@ class Listener:
         self.unix.close()
 
 
-@pytest.fixture
-def listener(tmp_path: Path) -> Iterator[Listener]:
-    out = Listener(tmp_path)
+@pytest.fixture(scope="module")
+def _server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Listener]:
+    out = Listener(tmp_path_factory.mktemp("server"))
     yield out
     out.close()
+
+
+@pytest.fixture
+def listener(_server: Listener) -> Listener:
+    """The module's listener, its count back to 0 for each test."""
+    _server.connections = 0
+    return _server
 
 
 def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -65,24 +73,37 @@ def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     )  # fmt: skip
 
 
-@pytest.fixture
-def home(tmp_path: Path, listener: Listener) -> dict[str, str]:
-    env = {
-        "AUREN_TUI_HOME": str(tmp_path / "home"),
+def _env(home: Path, listener: Listener) -> dict[str, str]:
+    return {
+        "AUREN_TUI_HOME": str(home),
         "PATH": "/usr/bin:/bin",
         "DOCKER_HOST": f"unix://{listener.unix_path}",
         "AUREN_TUI_OURA_SECRET": "oura-test-secret-0123456789",
         "AUREN_TUI_WHOOP_SECRET": "whoop-test-secret-0123456789",
         "AUREN_TUI_HEALTHKIT_SECRET": "whsec_dGVzdC1zZWNyZXQtMDEyMzQ1Njc4OWFiY2RlZg==",
     }
-    key = tmp_path / "id_test"
+
+
+@pytest.fixture(scope="module")
+def _configured(tmp_path_factory: pytest.TempPathFactory, _server: Listener) -> Path:
+    """A home with the profiles ``srv`` and ``ro`` (read-only), added by the real CLI
+    once per module; each test works on a copy."""
+    root = tmp_path_factory.mktemp("configured")
+    env = _env(root / "home", _server)
+    key = root / "id_test"
     key.write_text("not a real key")
     for name, extra in (("srv", ()), ("ro", ("--read-only",))):
         done = cli(env, "profile", "add", name, "--host", "127.0.0.1", "--port",
-                   str(listener.port), "--user", "ops", "--key-file", str(key),
-                   "--known-hosts", str(tmp_path / "known_hosts"), *extra)  # fmt: skip
+                   str(_server.port), "--user", "ops", "--key-file", str(key),
+                   "--known-hosts", str(root / "known_hosts"), *extra)  # fmt: skip
         assert done.returncode == 0, done.stderr
-    return env
+    return root / "home"
+
+
+@pytest.fixture
+def home(tmp_path: Path, _configured: Path, listener: Listener) -> dict[str, str]:
+    shutil.copytree(_configured, tmp_path / "home")
+    return _env(tmp_path / "home", listener)
 
 
 BRIDGE = "--bridge"
