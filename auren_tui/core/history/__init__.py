@@ -1,0 +1,1 @@
+"""What happened while nobody was looking: the flight recorder, history plots, alerts."""
