@@ -13,6 +13,7 @@ from auren_tui.cli import (
     audit,
     demo,
     health,
+    history,
     profile,
     resolve_options,
     restore,
@@ -42,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     webhook.register(commands)
     restore.register(commands)
     audit.register(commands)
+    history.register(commands)
     demo.register(commands)
     return parser
 

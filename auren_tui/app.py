@@ -16,15 +16,16 @@ from textual.worker import Worker
 
 from auren_tui import __version__, strip_cycles
 from auren_tui.commands import AurenCommands
-from auren_tui.core.api import Backend, Start, Traced, UnknownHostKey
-from auren_tui.core.config import UiPrefs
+from auren_tui.core.api import Backend, Notifier, Start, Traced, UnknownHostKey
+from auren_tui.core.config import AlertRules, UiPrefs
 from auren_tui.core.paths import Locations
 from auren_tui.dialogs.trust_host import TrustHostDialog
 from auren_tui.dialogs.welcome import WelcomeDialog
 from auren_tui.kit.failures import WorkerFailed
 from auren_tui.screens.containers import ContainersScreen
-from auren_tui.screens.dashboard import DashboardScreen
+from auren_tui.screens.dashboard import AlertsRaised, DashboardScreen
 from auren_tui.screens.help import HelpScreen
+from auren_tui.screens.history import HistoryScreen
 from auren_tui.screens.tail import TailScreen
 from auren_tui.screens.webhooks import WebhooksScreen
 from auren_tui.themes import load_themes
@@ -71,6 +72,7 @@ class AurenApp(App[None]):
         Binding("2", "screen_tail", "Tail", show=False),
         Binding("3", "screen_webhooks", "Webhooks", show=False),
         Binding("4", "screen_containers", "Containers", show=False),
+        Binding("5", "screen_history", "History", show=False),
         Binding("t", "next_theme", "Theme"),
         # Escape gives the keyboard back from any editor or input (screens whose
         # filter box has its own Escape handle it first).
@@ -86,6 +88,8 @@ class AurenApp(App[None]):
         locations: Locations | None = None,
         tail_ring: int = 10_000,
         first_run: bool = False,
+        alerts: AlertRules | None = None,
+        notifier: Notifier | None = None,
     ) -> None:
         super().__init__()
         strip_cycles.install()
@@ -104,7 +108,12 @@ class AurenApp(App[None]):
             self.register_theme(t)
             self.theme_names.append(t.name)
         self.theme = self.prefs.theme if self.prefs.theme in self.available_themes else "auren-dark"
-        self.dashboard = DashboardScreen(backend, self.prefs.refresh_seconds, clock=clock)
+        self.alerts = alerts or AlertRules()
+        self.notifier = notifier
+        """Desktop notifications of alerts (None: none; ``build_app`` makes one)."""
+        self.dashboard = DashboardScreen(
+            backend, self.prefs.refresh_seconds, clock=clock, alerts=self.alerts
+        )
 
     @property
     def read_only(self) -> bool:
@@ -165,6 +174,22 @@ class AurenApp(App[None]):
         # The process may go on without the app (tests, `make run` into the demo).
         if self._gc_thresholds is not None:
             gc.set_threshold(*self._gc_thresholds)
+        if self.notifier is not None:
+            self.notifier.close()
+
+    # -- alerts --------------------------------------------------------------------
+
+    @on(AlertsRaised)
+    def _alert(self, message: AlertsRaised) -> None:
+        """Each transition: the bell, a toast, a desktop notification (the events
+        panel has its line already); each as ``[alerts]`` in config.toml says."""
+        rules = self.alerts
+        if rules.bell and any(a.severity != "information" for a in message.alerts):
+            self.bell()
+        for alert in message.alerts:
+            self.notify(alert.text, title=f"Alert: {alert.rule}", severity=alert.severity)
+            if rules.desktop and self.notifier is not None:
+                self.notifier.post(alert)  # queued: never blocks this loop
 
     # -- connecting ------------------------------------------------------------
 
@@ -251,6 +276,12 @@ class AurenApp(App[None]):
         self.action_screen_dashboard()
         self.push_screen(ContainersScreen(self.backend, clock=self.clock))
 
+    def action_screen_history(self) -> None:
+        if isinstance(self.screen, HistoryScreen):
+            return
+        self.action_screen_dashboard()
+        self.push_screen(HistoryScreen(self.backend, clock=self.clock))
+
     def action_screen_webhooks(self) -> None:
         if isinstance(self.screen, WebhooksScreen):
             return
@@ -307,8 +338,13 @@ def build_app(
     locations: Locations | None = None,
     tail_ring: int = 10_000,
     first_run: bool = False,
+    alerts: AlertRules | None = None,
+    notify_desktop: bool = False,
 ) -> AurenApp:
-    """The one factory the CLI and the tests share."""
+    """The one factory the CLI and the tests share. ``notify_desktop``: post alerts as
+    desktop notifications too (the TUI's launch; tests leave the desktop alone)."""
+    rules = alerts or AlertRules()
+    notifier = Notifier() if notify_desktop and rules.enabled and rules.desktop else None
     return AurenApp(
         backend,
         prefs=prefs,
@@ -317,4 +353,6 @@ def build_app(
         locations=locations,
         tail_ring=tail_ring,
         first_run=first_run,
+        alerts=rules,
+        notifier=notifier,
     )

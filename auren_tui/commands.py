@@ -15,6 +15,7 @@ class AurenCommands(Provider):
         ("Tail Kafka", "screen_tail", "Kafka records as they arrive (tail)"),
         ("Webhooks", "screen_webhooks", "Send signed webhooks, the negative suite, load test"),
         ("Containers", "screen_containers", "Containers: logs, stats, restart, restore"),
+        ("History", "screen_history", "Plots over 15 min to 24 h, server changes marked"),
         ("Refresh now", "refresh", "Poll every service at once"),
         ("Pause / resume refresh", "toggle_pause", "Stop or restart live polling"),
         ("Next theme", "next_theme", "Cycle dark, light, high contrast"),

@@ -56,8 +56,9 @@ def _run(args: argparse.Namespace, session: Session) -> int:
     # First run: no config file and no profile asked for: offer the demo.
     first_run = not locations.config_file.exists() and not args.profile
     app = build_app(
-        backend, prefs=prefs, save_prefs=partial(save_ui, locations), first_run=first_run
-    )
+        backend, prefs=prefs, save_prefs=partial(save_ui, locations), first_run=first_run,
+        alerts=session.config.alert_rules(session.profile), notify_desktop=True,
+    )  # fmt: skip
     previous = _unwind_on_signals()
     try:
         app.run()
@@ -77,7 +78,7 @@ def launch_demo(args: argparse.Namespace) -> int:
 
     locations = Locations.from_env()
     try:
-        prefs = load_config(locations).ui
+        config = load_config(locations)
     except ConfigError as exc:
         print(f"auren-tui: {exc}", file=sys.stderr)
         return 2
@@ -99,11 +100,13 @@ def launch_demo(args: argparse.Namespace) -> int:
         for note in stack.notes:
             print(f"auren-tui demo: {note}", file=sys.stderr)
         capture_demo_spec(stack, locations)
-        backend = LiveBackend(stack.profile(), locations)
+        profile = stack.profile()
+        backend = LiveBackend(profile, locations, history=config.history)
         from auren_tui.app import build_app
 
-        app = build_app(backend, prefs=prefs, save_prefs=partial(save_ui, locations),
-                        locations=locations)  # fmt: skip
+        app = build_app(backend, prefs=config.ui, save_prefs=partial(save_ui, locations),
+                        locations=locations, alerts=config.alert_rules(profile),
+                        notify_desktop=True)  # fmt: skip
         try:
             app.run()
         finally:

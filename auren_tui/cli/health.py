@@ -1,16 +1,34 @@
-"""``auren-tui health``: one refresh of a profile's stack, as a table or JSON.
+"""``auren-tui health``: one refresh of a profile's stack, as a table or JSON;
+``--watch``: refresh again and again, one line per transition.
 
 Exit status: 0 when every service is healthy, 1 when one is not (or the
 connection failed), 2 for a usage or configuration error. Problems print as
 one line on stderr (``run_command`` turns exceptions into that line).
+
+``--watch`` is for a cron job or a second terminal: a summary line, then one
+line per alert as the TUI raises them (core/history/alerts.py, once per
+transition, never per refresh), flushed at once; ``--json`` makes each line a
+JSON object. It never rings nor notifies. The ``[alerts]`` rules in
+config.toml choose which transitions print, but not ``enabled`` (nor a
+profile's ``alerts = false``): those keep the TUI quiet, and whoever runs
+``--watch`` asked for the lines. Ctrl-C and SIGTERM end it with exit 0;
+``--count N`` ends it after N refreshes with the last refresh's status.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
-from collections.abc import Sequence
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import replace
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from auren_tui.cli import (
     EXIT_FAILURE,
@@ -22,6 +40,10 @@ from auren_tui.cli import (
 )
 from auren_tui.core.catalog import Catalog
 from auren_tui.core.model import BridgeFigures, ServiceStatus, Snapshot, sorted_services
+
+if TYPE_CHECKING:
+    from auren_tui.core.history.model import Alert
+    from auren_tui.core.session import Session
 
 
 def configure(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -50,6 +72,23 @@ def configure(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument(
         "--no-docker", action="store_true", help="skip container state (service checks only)"
     )
+    watch = parser.add_argument_group("watching")
+    watch.add_argument(
+        "--watch",
+        action="store_true",
+        help="keep refreshing: a summary line, then one line per transition (unhealthy, "
+        "recovered, restart, circuit, backlog; [alerts] in config.toml picks them)",
+    )
+    watch.add_argument(
+        "--interval",
+        type=float,
+        default=None,
+        metavar="S",
+        help="seconds between refreshes (default: [ui] refresh_seconds, 2)",
+    )
+    watch.add_argument(
+        "--count", type=int, default=None, metavar="N", help="stop after N refreshes"
+    )
     return parser
 
 
@@ -58,8 +97,9 @@ def register(commands: Commands) -> None:
     parser = commands.add_parser(
         "health",
         parents=[common_options()],
-        help="check every service once (exit 0 healthy, 1 not, 2 usage error)",
-        description="One refresh of a profile's services: a table, or JSON with --json.",
+        help="check every service once (exit 0 healthy, 1 not, 2 usage error), or --watch",
+        description="One refresh of a profile's services: a table, or JSON with --json. "
+        "With --watch, one line per transition until Ctrl-C.",
     )
     configure(parser)
     parser.set_defaults(handler=handle)
@@ -177,6 +217,9 @@ def handle(args: argparse.Namespace, ctx: Context) -> int:
     timeout = DEFAULT_TIMEOUT if args.timeout is None else args.timeout
     if not timeout > 0:
         raise UsageError("--timeout must be a positive number of seconds")
+    _check_watch_options(args)
+    if args.watch:
+        return watch(args, ctx, timeout)
     with ctx.session(args) as session:
         catalog = apply_options(session.catalog, args.catalog_port, args.only)
         snapshot = session.collect(catalog, timeout=timeout, docker=not args.no_docker)
@@ -184,3 +227,121 @@ def handle(args: argparse.Namespace, ctx: Context) -> int:
     for error in snapshot.errors:
         ctx.warn(error)
     return EXIT_OK if snapshot.healthy else EXIT_FAILURE
+
+
+# ---- --watch ---------------------------------------------------------------------------------
+
+
+def _check_watch_options(args: argparse.Namespace) -> None:
+    for option, value in (("--interval", args.interval), ("--count", args.count)):
+        if value is not None and not args.watch:
+            raise UsageError(f"{option} goes with --watch")
+    if args.interval is not None and not args.interval > 0:
+        raise UsageError("--interval must be a positive number of seconds")
+    if args.count is not None and args.count < 1:
+        raise UsageError("--count must be at least 1")
+
+
+def utc(at: float) -> str:
+    """``2026-12-03T03:10:04Z``: the time column of ``--watch``."""
+    return datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def alert_line(alert: Alert, as_json: bool = False) -> str:
+    """``2026-12-03T03:10:04Z  unhealthy  redis  redis unhealthy: connection refused``."""
+    if as_json:
+        fields = ("rule", "subject", "severity", "text")
+        return json.dumps({"at": utc(alert.at), **{k: getattr(alert, k) for k in fields}})
+    return f"{utc(alert.at)}  {alert.rule:<9}  {alert.subject}  {alert.text}"
+
+
+def summary_line(snapshot: Snapshot, summary: str, profile: str, as_json: bool = False) -> str:
+    """The first line of ``--watch``: ``2026-12-03T03:10:04Z  watching 9 services: …``."""
+    if as_json:
+        return json.dumps(
+            {
+                "at": utc(snapshot.taken_at),
+                "summary": summary,
+                "profile": profile,
+                "healthy": snapshot.healthy,
+            }
+        )
+    return f"{utc(snapshot.taken_at)}  {summary}"
+
+
+class _Stopped(BaseException):
+    """SIGTERM, raised where the watch is (a BaseException, as KeyboardInterrupt, so no
+    ``except Exception`` on the way swallows it): unwinds it, closing the session."""
+
+
+def _stopped(signum: int, frame: object) -> None:
+    raise _Stopped
+
+
+def watch(args: argparse.Namespace, ctx: Context, timeout: float) -> int:
+    """``health --watch``: exit 0 on Ctrl-C or SIGTERM; at ``--count``, as ``health``."""
+    on_main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _stopped) if on_main else None
+    try:
+        with contextlib.ExitStack() as stack:
+            session = stack.enter_context(ctx.session(args))
+            catalog = apply_options(session.catalog, args.catalog_port, args.only)
+            collect = _collector(session, catalog, timeout, not args.no_docker, stack)
+            return _watch(args, ctx, session, collect)
+    except (KeyboardInterrupt, _Stopped):
+        return EXIT_OK
+    except BrokenPipeError:  # `| head`: the reader has what it wanted
+        if ctx.out is sys.stdout:
+            with contextlib.suppress(OSError):  # no "Exception ignored" when Python flushes
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _collector(
+    session: Session, catalog: Catalog, timeout: float, docker: bool, stack: contextlib.ExitStack
+) -> Callable[[], Snapshot]:
+    """One refresh at a time; with Docker, one collector kept for the whole watch (its
+    Docker client and stats samples carry over from one refresh to the next)."""
+    if not docker:
+        return lambda: session.collect(catalog, timeout=timeout, docker=False)
+    from auren_tui.core.health.collector import Collector
+
+    collector = stack.enter_context(Collector(session.connection(), catalog, timeout=timeout))
+    return collector.collect
+
+
+def _watch(
+    args: argparse.Namespace, ctx: Context, session: Session, collect: Callable[[], Snapshot]
+) -> int:
+    from auren_tui.core.history.alerts import AlertWatch
+
+    interval = args.interval or session.config.ui.refresh_seconds
+    # The rule switches apply; "enabled" only quiets the TUI (see the module).
+    rules = replace(session.config.alert_rules(session.profile), enabled=True)
+    alerts = AlertWatch(rules)
+    shown_errors: tuple[str, ...] = ()
+    refreshes = 0
+    while True:
+        snapshot = collect()
+        refreshes += 1
+        raised = alerts.feed(snapshot)
+        if refreshes == 1:
+            summary = alerts.summary(snapshot)
+            _emit(ctx, summary_line(snapshot, summary, session.name, args.json))
+        for alert in raised:
+            _emit(ctx, alert_line(alert, args.json))
+        # The refresh's own problems (Docker unreachable) once each, not every refresh.
+        for error in snapshot.errors:
+            if error not in shown_errors:
+                ctx.warn(error)
+        shown_errors = snapshot.errors
+        if args.count is not None and refreshes >= args.count:
+            return EXIT_OK if snapshot.healthy else EXIT_FAILURE
+        time.sleep(interval)  # after the refresh landed: refreshes never pile up
+
+
+def _emit(ctx: Context, line: str) -> None:
+    print(line, file=ctx.out, flush=True)  # a pipe or a log file sees each line at once

@@ -16,11 +16,23 @@ from auren_tui.core.docker.client import NoDocker
 from auren_tui.core.docker.containers import Action, ContainerRow, LineBuffer, OnEnd, OnLines
 from auren_tui.core.docker.stats import Stats
 from auren_tui.core.export import save_lines
+from auren_tui.core.history.alerts import AlertWatch
+from auren_tui.core.history.model import (
+    CHART_KEYS,
+    WINDOWS,
+    Alert,
+    Chart,
+    History,
+    Marker,
+    Series,
+    window_label,
+)
 from auren_tui.core.kafka.client import TopicInfo
 from auren_tui.core.kafka.consumer import TailStatus, rate
 from auren_tui.core.kafka.filters import Matcher, parse_filter
 from auren_tui.core.kafka.records import TailRecord, render_bytes
 from auren_tui.core.kafka.start import RecordError, Start, parse_start
+from auren_tui.core.notify import Notifier
 from auren_tui.core.restore.attempt import Outcome
 from auren_tui.core.restore.engine import STEPS
 from auren_tui.core.restore.errors import LockHeld, RestoreError
@@ -45,25 +57,33 @@ from auren_tui.core.webhooks.trace import Traced
 
 __all__ = [
     "BUCKETS_MS",
+    "CHART_KEYS",
     "DEFAULT_TEMPLATE",
     "PRESETS",
     "PROVIDERS",
     "STEPS",
     "SUITE_ORDER",
     "TEMPLATES",
+    "WINDOWS",
     "Action",
+    "Alert",
+    "AlertWatch",
     "Backend",
+    "Chart",
     "CheckResult",
     "ConnInfo",
     "ContainerRow",
     "Containers",
+    "History",
     "LineBuffer",
     "LoadSpec",
     "LoadStats",
     "LockHeld",
+    "Marker",
     "Matcher",
     "NegativeKind",
     "NoDocker",
+    "Notifier",
     "OnEnd",
     "OnLines",
     "OnRecords",
@@ -77,6 +97,7 @@ __all__ = [
     "SavedRequest",
     "SecretMissing",
     "Sent",
+    "Series",
     "SpecError",
     "Start",
     "Stats",
@@ -98,4 +119,5 @@ __all__ = [
     "render_bytes",
     "save_lines",
     "saved",
+    "window_label",
 ]

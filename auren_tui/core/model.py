@@ -49,6 +49,7 @@ class BridgeFigures:
     """The bridge panel, from Prometheus (or the bridge's /metrics)."""
 
     rate_by_source_status: dict[str, float] = field(default_factory=dict)  # "oura/accepted" -> /s
+    p50_seconds: float | None = None  # median processing time
     p95_seconds: float | None = None
     active_tasks: float | None = None
     outbox_backlog: float | None = None

@@ -193,7 +193,10 @@ class Session:
         what it opened itself)."""
         from auren_tui.core.backend.live import LiveBackend
 
-        return LiveBackend(self.profile, self.locations, self.read_only, secrets=self.secrets)
+        return LiveBackend(
+            self.profile, self.locations, self.read_only, secrets=self.secrets,
+            history=self.config.history,
+        )  # fmt: skip
 
     def close(self) -> None:
         if self._connection is not None:

@@ -1,4 +1,12 @@
-"""Screen 1: the health of every service, live."""
+"""Screen 1: the health of every service, live, and as it was (the flight recorder).
+
+``←``/``→`` step back and forth through the recorded refreshes, ``home`` to the
+oldest kept, ``end`` back to live: a stepped-back view is marked with its
+time and age in the status line, and polling goes on underneath (it is
+still recorded). Each live refresh is fed to the alert rules in the worker
+thread; their transitions land in the events panel and go to the app
+(``AlertsRaised``: bell, toast, desktop notification).
+"""
 
 from __future__ import annotations
 
@@ -8,17 +16,20 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from textual import on, work
+from textual.actions import SkipAction
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.message import Message
-from textual.widgets import Footer, Header, Static
+from textual.widgets import Footer, Header, Input, Static
 
-from auren_tui.core.api import Backend, ConnInfo
+from auren_tui.core.api import Alert, AlertWatch, Backend, ConnInfo
+from auren_tui.core.config import AlertRules
 from auren_tui.core.model import Snapshot
 from auren_tui.kit.filter_box import CLEAR_FILTER, OPEN_FILTER, FilterBox
 from auren_tui.kit.live_screen import LiveScreen
 from auren_tui.widgets.bridge_panel import BridgePanel
+from auren_tui.widgets.events_panel import EventsPanel
 from auren_tui.widgets.service_table import ServiceTable
 from auren_tui.widgets.status_bar import StatusBar
 
@@ -31,6 +42,22 @@ class Polled(Message):
 
     snapshot: Snapshot
     conn: ConnInfo
+    alerts: tuple[Alert, ...] = ()
+
+
+@dataclass(eq=False)
+class Stepped(Message):
+    """A recorded refresh to show (None: nothing further that way)."""
+
+    snapshot: Snapshot | None
+    toward_live: bool
+
+
+@dataclass(eq=False)
+class AlertsRaised(Message):
+    """Transitions of this refresh worth the operator's attention (the app rings)."""
+
+    alerts: tuple[Alert, ...]
 
 
 class DashboardScreen(LiveScreen):
@@ -44,6 +71,12 @@ class DashboardScreen(LiveScreen):
         OPEN_FILTER,
         CLEAR_FILTER,
         Binding("p", "toggle_pause", "Pause"),
+        # Priority: the table would take them for its cursor (``back`` gives them to
+        # an input box that has the keyboard).
+        Binding("left", "back", "Back", priority=True),
+        Binding("right", "forward", "Newer", show=False, priority=True),
+        Binding("home", "oldest", "Oldest", show=False, priority=True),
+        Binding("end", "live", "Live", show=False, priority=True),
     ]
 
     def __init__(
@@ -51,12 +84,17 @@ class DashboardScreen(LiveScreen):
         backend: Backend,
         refresh_seconds: float = 2.0,
         clock: Callable[[], float] = time.time,
+        alerts: AlertRules | None = None,
     ) -> None:
         super().__init__()
         self.backend = backend
         self.clock = clock
         self.last: Snapshot | None = None
+        self.viewing: Snapshot | None = None
+        """The recorded refresh shown instead of the live one (stepped back)."""
         self.polls = 0
+        self.steps = 0
+        self.alert_watch = AlertWatch(alerts) if alerts is not None and alerts.enabled else None
         self.poller = self.poll_every(refresh_seconds, self._poll)
 
     def compose(self) -> ComposeResult:
@@ -66,6 +104,7 @@ class DashboardScreen(LiveScreen):
             yield FilterBox("filter: name, health or state; field=value", home="#services")
             yield ServiceTable(clock=self.clock, id="services")
             yield BridgePanel(id="bridge")
+            yield EventsPanel(id="events")
             yield Static("", id="errors")
         yield Footer()
 
@@ -99,7 +138,11 @@ class DashboardScreen(LiveScreen):
         snapshot = self.backend.collect()
         after = self.backend.conn_info()
         # A refresh that overlapped an outage is reported with the outage's state.
-        self.post_message(Polled(snapshot, before if before.state in LOST else after))
+        conn = before if before.state in LOST else after
+        alerts: tuple[Alert, ...] = ()
+        if self.alert_watch is not None and conn.state not in LOST:
+            alerts = tuple(self.alert_watch.feed(snapshot))
+        self.post_message(Polled(snapshot, conn, alerts))
 
     @on(Polled)
     def _show(self, message: Polled) -> None:
@@ -108,11 +151,82 @@ class DashboardScreen(LiveScreen):
             # While the connection is down every check fails for that reason, not the
             # services': the last data stays on screen (greyed) instead.
             self.last = message.snapshot
-            self.query_one(ServiceTable).show(message.snapshot)
-            self.query_one(BridgePanel).show(message.snapshot.bridge)
-            errors = self.query_one("#errors", Static)
-            errors.update("\n".join(f"⚠ {e}" for e in message.snapshot.errors))
+            if self.viewing is None:
+                self._display(message.snapshot)
+            else:
+                self.query_one(ServiceTable).remember(message.snapshot)
+        if message.alerts:
+            self.query_one(EventsPanel).add(message.alerts)
+            self.post_message(AlertsRaised(message.alerts))
         self.apply_conn(message.conn.state, message.conn.attempt, message.conn.error)
+        self._tick()
+
+    def _display(self, snapshot: Snapshot, live: bool = True, remember: bool = True) -> None:
+        self.query_one(ServiceTable).show(snapshot, live=live, remember=remember)
+        self.query_one(BridgePanel).show(snapshot.bridge)
+        errors = self.query_one("#errors", Static)
+        errors.update("\n".join(f"⚠ {e}" for e in snapshot.errors))
+
+    # -- stepping through the recording ------------------------------------------
+
+    def _typing(self) -> bool:
+        return isinstance(self.focused, Input)
+
+    def action_back(self) -> None:
+        if self._typing():
+            raise SkipAction()
+        shown = self.viewing or self.last  # before the first refresh: the newest recorded
+        self._step(None if shown is None else shown.taken_at, -1)
+
+    def action_forward(self) -> None:
+        if self._typing():
+            raise SkipAction()
+        if self.viewing is None:
+            self.app.bell()  # live is the newest there is
+            return
+        self._step(self.viewing.taken_at, 1)
+
+    def action_oldest(self) -> None:
+        if self._typing():
+            raise SkipAction()
+        self._step(None, 0)
+
+    def action_live(self) -> None:
+        if self._typing():
+            raise SkipAction()
+        self._go_live()
+
+    @work(thread=True, exclusive=True, group="step", exit_on_error=False)
+    def _step(self, taken_at: float | None, delta: int) -> None:
+        if delta == 0:
+            found = self.backend.first_recorded()
+        else:
+            found = self.backend.recorded(taken_at, delta)
+        self.post_message(Stepped(found, toward_live=delta > 0))
+
+    @on(Stepped)
+    def _stepped(self, message: Stepped) -> None:
+        self.steps += 1
+        if message.snapshot is None:
+            if message.toward_live:
+                self._go_live()
+            else:
+                self.app.bell()
+                self.notify("Nothing older is recorded.", timeout=2)
+            return
+        if self.last is not None and message.snapshot.taken_at >= self.last.taken_at:
+            self._go_live()  # stepped onto the refresh shown live
+            return
+        self.viewing = message.snapshot
+        self._display(message.snapshot, live=False)
+        self.set_class(True, "-past")
+        self._tick()
+
+    def _go_live(self) -> None:
+        self.viewing = None
+        self.set_class(False, "-past")
+        if self.last is not None:
+            self._display(self.last, remember=False)  # its latencies are remembered already
         self._tick()
 
     # -- the status line -----------------------------------------------------
@@ -129,7 +243,9 @@ class DashboardScreen(LiveScreen):
         if self.connected:
             self.apply_conn(info.state, info.attempt, info.error)
         bar = self.query_one(StatusBar)
-        bar.age = None if self.last is None else max(0.0, self.clock() - self.last.taken_at)
+        shown = self.viewing or self.last
+        bar.age = None if shown is None else max(0.0, self.clock() - shown.taken_at)
+        bar.as_of = None if self.viewing is None else self.viewing.taken_at
         bar.paused = self.paused
 
     # -- keys ----------------------------------------------------------------

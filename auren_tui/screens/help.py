@@ -19,6 +19,7 @@ HELP = """\
 | `2` | Tail: Kafka records as they arrive |
 | `3` | Webhooks: signed test requests, the negative suite, a load test |
 | `4` | Containers: logs, stats, restart / stop / start, restore |
+| `5` | History: plots of the last 15 min to 24 h, server changes marked |
 | `?` | this help |
 | `:` or `ctrl+p` | command palette (themes, refresh, screens) |
 | `/` | filter rows (see *Filters* below); `escape` clears |
@@ -31,6 +32,18 @@ HELP = """\
 The header line shows the profile, the connection (and reconnect attempts),
 and how long ago the data was refreshed. Data from before a lost connection
 stays on screen, greyed, until the connection is back.
+
+## Dashboard (`1`): back in time, alerts
+
+Every refresh is recorded on this workstation (the flight recorder, 7 days).
+`left` / `right` step back and forth by refresh, `home` goes to the oldest
+kept, `end` back to live; the status line says **AS OF** and the time while
+you look at the past (refreshing goes on underneath).
+
+A service turning unhealthy, a container restarting, the Kafka circuit
+opening or the outbox backlog staying high rings the bell, shows a toast,
+posts a desktop notification where there is one, and adds a line to the
+*Events* panel (`[alerts]` in config.toml; `alerts = false` in a profile).
 
 ## Filters (`/`)
 
@@ -89,6 +102,19 @@ values masked) and the steps; type the service name to enable Restore, or
 press `d` for a dry run. It shows each step as it runs, then: restored (and
 the failed container's new name), rolled back and why, or who holds the lock.
 Without a spec: `auren-tui spec capture SERVICE` while it is healthy.
+
+## History screen (`5`)
+
+| key | does |
+|---|---|
+| `[` / `]` | a shorter / longer window: 15 min, 1 h, 6 h, 24 h |
+| `r` | build the charts again now (they follow by themselves every 15 s) |
+
+Bridge charts come from Prometheus range queries when the profile has one,
+else from this workstation's recording (the head line says which); the
+containers' CPU, memory and restarts always from the recording. Red
+vertical lines are server changes from the audit log (restores, restarts,
+stops, broken locks), listed under the charts.
 
 **Read-only** (`--read-only`, or `read_only = true` in a profile) disables
 every action that changes the server; the header says READ-ONLY.

@@ -1,4 +1,4 @@
-"""The bridge panel: webhook rates, p95, active tasks, outbox backlog, circuit."""
+"""The bridge panel: webhook rates, p50 and p95, active tasks, outbox backlog, circuit."""
 
 from __future__ import annotations
 
@@ -45,7 +45,10 @@ class BridgePanel(Static):
         facts.add_column()
         facts.add_column(justify="right")
         p95 = f"{figures.p95_seconds * 1000:.1f} ms" if figures.p95_seconds is not None else "-"
-        facts.add_row("p95 processing", p95)
+        if figures.p50_seconds is not None:
+            facts.add_row("p50 / p95 processing", f"{figures.p50_seconds * 1000:.1f} / {p95}")
+        else:
+            facts.add_row("p95 processing", p95)
         facts.add_row("active tasks", _num(figures.active_tasks))
         facts.add_row("outbox backlog", _num(figures.outbox_backlog))
         facts.add_row("circuit", Text(circuit, style=f"bold {colour}" if colour else "bold"))

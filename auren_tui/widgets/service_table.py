@@ -49,17 +49,25 @@ class ServiceTable(DataTable[Text]):
         self.matcher: RowMatcher | None = None
         self._history: dict[str, deque[float | None]] = defaultdict(lambda: deque(maxlen=24))
         self._last: Snapshot | None = None
+        self._live = True
 
     def on_mount(self) -> None:
         for name in COLUMNS:
             self.add_column(name, key=name.lower())
 
-    def show(self, snapshot: Snapshot) -> None:
-        """Render a fresh snapshot (and remember each service's latency)."""
+    def show(self, snapshot: Snapshot, *, live: bool = True, remember: bool = True) -> None:
+        """Render a fresh snapshot (and remember each service's latency), or with
+        ``live=False`` a recorded one: its uptimes as they were then, and the
+        latency history left to the live refreshes."""
+        if live and remember:
+            self.remember(snapshot)
+        self._last, self._live = snapshot, live
+        self._refill()
+
+    def remember(self, snapshot: Snapshot) -> None:
+        """Add a live refresh's latencies to the history (shown or not)."""
         for s in snapshot.services:
             self._history[s.name].append(s.check.latency_ms if s.check else None)
-        self._last = snapshot
-        self._refill()
 
     def set_filter(self, text: str) -> None:
         """Show only the services ``text`` matches (``kit.row_filter``) on the
@@ -83,7 +91,7 @@ class ServiceTable(DataTable[Text]):
         if self.row_count and 0 <= self.cursor_row < self.row_count:
             cursor_key = self.coordinate_to_cell_key(Coordinate(self.cursor_row, 0)).row_key.value
         self.clear()
-        now = self.clock()
+        now = self.clock() if self._live else self._last.taken_at
         # Generating the theme's variables takes milliseconds: once per refill, not per cell.
         colours = self.app.get_css_variables()
         for s in sorted_services(self._last):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from rich.text import Text
 from textual.reactive import reactive
 from textual.widgets import Static
@@ -29,6 +31,8 @@ class StatusBar(Static):
     age: reactive[float | None] = reactive(None)
     read_only: reactive[bool] = reactive(False)
     paused: reactive[bool] = reactive(False)
+    as_of: reactive[float | None] = reactive(None)
+    """The time of a recorded refresh shown instead of live data (stepped back)."""
 
     def render(self) -> Text:
         var = self.app.get_css_variables().get
@@ -42,8 +46,13 @@ class StatusBar(Static):
         text.append(f"● {label}", style=var(STATE_STYLE.get(self.state, "")[1:], ""))
         if self.error and self.state in ("reconnecting", "failed"):
             text.append(f"  {self.error}", style="dim")
-        text.append("  refreshed ")
-        text.append("never" if self.age is None else f"{duration(self.age)} ago")
+        if self.as_of is not None:
+            stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.as_of))
+            text.append(f"  ◀ AS OF {stamp} ", style=f"bold reverse {var('accent', '')}")
+            text.append(f" {duration(self.age)} ago · → newer · end: live", style="bold")
+        else:
+            text.append("  refreshed ")
+            text.append("never" if self.age is None else f"{duration(self.age)} ago")
         if self.paused:
             text.append("  PAUSED", style=f"bold {var('warning', '')}")
         if self.read_only:

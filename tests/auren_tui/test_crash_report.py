@@ -15,7 +15,7 @@ from pydantic import SecretStr
 from textual.app import App
 
 from auren_tui.app import AurenApp, build_app
-from auren_tui.core.backend.live import ReplayBackend
+from auren_tui.core.backend.replay import ReplayBackend
 from auren_tui.core.config import UiPrefs
 from tests.auren_tui.data import NOW, stack
 
@@ -39,7 +39,7 @@ async def crash(app: App[None], key: str | None = None) -> None:
         await pilot.pause()
 
 
-@pytest.mark.parametrize("key", ["1", "2", "3", "4", "question_mark"])
+@pytest.mark.parametrize("key", ["1", "2", "3", "4", "5", "question_mark"])
 async def test_a_crash_on_each_screen_prints_no_locals(
     key: str, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -28,6 +28,7 @@ SCREENS: dict[str, Callable[[str], bool]] = {
     "2": lambda s: "ring 0/10,000" in s,
     "3": lambda s: "Negative suite" in s and "Load test" in s,
     "4": lambda s: "No Docker Engine" in s,
+    "5": lambda s: "History" in s and "last 1h" in s and "no data in this window" in s,
 }
 DIALOGS = {
     "?": lambda s: "auren-tui keys" in s,

@@ -6,20 +6,22 @@ blocking; the TUI calls them from thread workers only.
 
 from __future__ import annotations
 
+import logging
 import threading
-import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from itertools import cycle
 from typing import TYPE_CHECKING, Protocol
 
 from pydantic import SecretStr
 
 from auren_tui.core.backend import webhooks as webhook_backend
-from auren_tui.core.backend.containers import Containers, LiveContainers, ReplayContainers
+from auren_tui.core.backend.containers import Containers, LiveContainers
+from auren_tui.core.backend.history import Recording
 from auren_tui.core.backend.webhooks import OnProgress, OnResponse, Outgoing, Sent
 from auren_tui.core.catalog import Catalog
-from auren_tui.core.config import Profile
+from auren_tui.core.config import HistoryPrefs, Profile
+from auren_tui.core.history.model import History
+from auren_tui.core.history.store import FlightRecorder
 from auren_tui.core.kafka.client import KafkaError, TopicInfo
 from auren_tui.core.kafka.consumer import TailStatus
 from auren_tui.core.kafka.records import TailRecord
@@ -34,6 +36,11 @@ from auren_tui.core.webhooks.signing import Provider
 
 if TYPE_CHECKING:
     from auren_tui.core.health.collector import Collector
+
+log = logging.getLogger(__name__)
+
+LOST = ("reconnecting", "failed")
+"""Connection states in which a refresh's failures are the connection's."""
 
 OnRecords = Callable[[list[TailRecord]], None]
 OnStatus = Callable[[TailStatus], None]
@@ -105,6 +112,19 @@ class Backend(Protocol):
         """The server's Docker Engine (core/backend/containers.py): one per backend."""
         ...
 
+    def history(self, window: float) -> History:
+        """The History screen's charts of the last ``window`` seconds (blocking)."""
+        ...
+
+    def recorded(self, taken_at: float | None, delta: int) -> Snapshot | None:
+        """The recorded refresh ``delta`` steps from ``taken_at`` (None: from now);
+        None past either end (core/backend/history.py)."""
+        ...
+
+    def first_recorded(self) -> Snapshot | None:
+        """The oldest refresh the flight recorder keeps."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -136,8 +156,13 @@ class LiveBackend:
         locations: Locations,
         read_only: bool = False,
         secrets: SecretStoreFactory = os_keyring,
+        history: HistoryPrefs | None = None,
+        record: bool = True,
     ) -> None:
         self.profile = profile
+        self.history_prefs = history or HistoryPrefs()
+        self.record = record
+        """Record every refresh in the profile's flight recorder (core/history/store.py)."""
         self.catalog: Catalog = profile.catalog
         """The profile's services, overrides applied (``Profile`` does it, once)."""
         self._secrets = secrets
@@ -147,21 +172,59 @@ class LiveBackend:
         self._conn: Connection | None = None
         self._collector: Collector | None = None
         self._containers: LiveContainers | None = None
+        self._recording = Recording(None, self.profile_name, None)
         self._lock = threading.Lock()
 
     def start(self) -> None:
         from auren_tui.core.health.collector import Collector
 
         conn = open_connection(self.profile, self.locations, self._secrets)
+        recording = self._open_recording(conn)
         with self._lock:
             self._conn = conn
             self._collector = Collector(conn, self.catalog)
+            self._recording = recording
+
+    def _open_recording(self, conn: Connection) -> Recording:
+        recorder = None
+        if self.record:
+            path = FlightRecorder.path_for(self.locations, self.profile_name)
+            prefs = self.history_prefs
+            try:
+                recorder = FlightRecorder(
+                    path, keep_seconds=prefs.keep_days * 86400,
+                    max_bytes=int(prefs.max_mb * 1024 * 1024),
+                )  # fmt: skip
+            except Exception as exc:  # a refresh unrecorded is better than none at all
+                log.warning("flight recorder %s: not recording: %s", path, exc)
+        prom = self.catalog.by_role("prometheus")
+
+        def prometheus() -> tuple[str, int] | None:
+            return None if prom is None else conn.endpoint(prom.host, prom.port)
+
+        audit = self.locations.state_dir / "audit.log"
+        return Recording(recorder, self.profile_name, audit, prometheus=prometheus)
 
     def collect(self) -> Snapshot:
         with self._lock:
-            collector = self._collector
+            collector, recording = self._collector, self._recording
         assert collector is not None, "start() first"
-        return collector.collect()
+        before = self.conn_info()
+        snapshot = collector.collect()
+        # A refresh that overlapped an outage says more about the connection than
+        # about the services: it is shown greyed, never recorded.
+        if before.state not in LOST and self.conn_info().state not in LOST:
+            recording.record(snapshot)
+        return snapshot
+
+    def history(self, window: float) -> History:
+        return self._recording.history(window)
+
+    def recorded(self, taken_at: float | None, delta: int) -> Snapshot | None:
+        return self._recording.step(taken_at, delta)
+
+    def first_recorded(self) -> Snapshot | None:
+        return self._recording.first()
 
     def conn_info(self) -> ConnInfo:
         conn = self._conn
@@ -260,123 +323,6 @@ class LiveBackend:
             containers.close()
         if collector is not None:
             collector.close()
+        self._recording.close()
         if conn is not None:
             conn.close()
-
-
-class ReplayBackend:
-    """Recorded snapshots instead of a server: snapshot tests, the demo, demos of faults."""
-
-    def __init__(
-        self,
-        snapshots: Iterable[Snapshot],
-        profile_name: str = "replay",
-        read_only: bool = False,
-        loop: bool = True,
-        conn: ConnInfo | None = None,
-        records: Iterable[TailRecord] = (),
-        containers: ReplayContainers | None = None,
-    ) -> None:
-        items = list(snapshots)
-        self._replay_containers = containers or ReplayContainers()
-        self.records = list(records)
-        """Kafka records a tail replays at once (those of the topics it asks for)."""
-        self._it: Iterator[Snapshot] = cycle(items) if loop else iter(items)
-        self._last: Snapshot | None = None
-        self.profile_name = profile_name
-        self.read_only = read_only
-        self.conn = conn or ConnInfo("connected")
-        self.collects = 0
-
-    def start(self) -> None:
-        return None
-
-    def collect(self) -> Snapshot:
-        self.collects += 1
-        try:
-            self._last = next(self._it)
-        except StopIteration:
-            if self._last is None:
-                raise
-        assert self._last is not None
-        return Snapshot(
-            taken_at=time.time(),
-            services=self._last.services,
-            bridge=self._last.bridge,
-            errors=self._last.errors,
-        )
-
-    def conn_info(self) -> ConnInfo:
-        return self.conn
-
-    def trust_host_key(self, error: Exception) -> str:
-        raise NotImplementedError("a replay has no host to trust")
-
-    def list_topics(self) -> list[TopicInfo]:
-        spans: dict[str, dict[int, tuple[int, int]]] = {}
-        for r in self.records:
-            parts = spans.setdefault(r.topic, {})
-            first, end = parts.get(r.partition, (r.offset, r.offset + 1))
-            parts[r.partition] = (min(first, r.offset), max(end, r.offset + 1))
-        return [TopicInfo(name, spans[name]) for name in sorted(spans)]
-
-    def open_tail(
-        self, topics: Sequence[str], start: Start, on_records: OnRecords, on_status: OnStatus
-    ) -> TailHandle:
-        chosen = [r for r in self.records if r.topic in topics]
-        on_status(TailStatus("live", f"replay of {len(chosen)} records"))
-        if chosen:
-            on_records(chosen)
-        return _ReplayTail(on_status)
-
-    def webhook_target(self) -> str:
-        return "127.0.0.1:8889"
-
-    def webhook_secret(self, provider: Provider) -> SecretStr:
-        from auren_tui.core.backend.webhooks import REPLAY_SECRET
-
-        return REPLAY_SECRET
-
-    def send_webhook(
-        self,
-        out: Outgoing,
-        trace_topic: str | None = None,
-        on_response: OnResponse | None = None,
-    ) -> Sent:
-        from auren_tui.core.backend.webhooks import replay_send
-
-        sent = replay_send(out, trace_topic)
-        if on_response is not None:
-            on_response(sent.request, sent.response)
-        return sent
-
-    def webhook_suite(self, provider: Provider, body: bytes) -> list[CheckResult]:
-        from auren_tui.core.backend.webhooks import REPLAY_SECRET, replay_suite
-
-        return replay_suite(provider, body, REPLAY_SECRET)
-
-    def webhook_load(self, spec: LoadSpec, on_progress: OnProgress | None = None) -> LoadStats:
-        from auren_tui.core.backend.webhooks import replay_load
-
-        return replay_load(spec, on_progress)
-
-    def containers(self) -> Containers:
-        return self._replay_containers
-
-    def close(self) -> None:
-        return None
-
-
-class _ReplayTail:
-    def __init__(self, on_status: OnStatus) -> None:
-        self._on_status = on_status
-        self._alive = True
-
-    def stop(self, timeout: float = 10.0) -> None:
-        if self._alive:
-            self._alive = False
-            self._on_status(TailStatus("stopped"))
-
-    @property
-    def alive(self) -> bool:
-        return self._alive

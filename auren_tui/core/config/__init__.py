@@ -1,4 +1,5 @@
-"""Profiles and UI preferences in ``config.toml`` (XDG config dir).
+"""Profiles, UI preferences, alert rules and the recorder's bounds in ``config.toml``
+(XDG config dir).
 
 Never holds a secret: passwords, passphrases and webhook secrets live in the
 OS keyring (core/secrets.py), named ``<profile>/<name>``.
@@ -24,15 +25,31 @@ The file, as ``save_config`` writes it::
     read_only = true
     docker_host = "unix:///var/run/docker.sock"
     docker_command = "sudo -n docker" # how the SSH user runs docker (default "docker")
+    alerts = false                    # no alerts for this profile (default true)
 
     [profiles.prod.services.bridge]   # overrides of core/catalog.py, per service
     container = "biometric-bridge-v2"
     port = 8890
 
-Split by concern: ``model`` (Profile, UiPrefs, AppConfig and the name
-checks), ``load`` (reading and checking the file), ``save`` (writing it
-atomically). Unknown keys are ignored on load and kept as they were on save, so a file
-written by a newer version survives an older one.
+    [alerts]                          # core/history/alerts.py: once per transition
+    enabled = true                    # every alert (or alerts = false in a profile)
+    bell = true                       # ring the terminal bell (not for recoveries)
+    desktop = true                    # desktop notification, where a service exists
+    unhealthy = true                  # a service turning unhealthy, and recovering
+    restart = true                    # a container restarting
+    circuit = true                    # the bridge's Kafka circuit opening, closing
+    backlog = true                    # the outbox backlog staying high
+    backlog_threshold = 100.0         # ... above this
+    backlog_refreshes = 3             # ... for this many refreshes in a row
+
+    [history]                         # the flight recorder, per profile
+    keep_days = 7.0
+    max_mb = 100.0
+
+Split by concern: ``model`` (Profile, UiPrefs, AlertRules, HistoryPrefs,
+AppConfig and the name checks), ``load`` (reading and checking the file),
+``save`` (writing it atomically). Unknown keys are ignored on load and kept as
+they were on save, so a file written by a newer version survives an older one.
 """
 
 from auren_tui.core.config.load import load_config
@@ -40,9 +57,11 @@ from auren_tui.core.config.model import (
     AUTH_KINDS,
     CHECK_KINDS,
     LOCAL,
+    AlertRules,
     AppConfig,
     AuthKind,
     ConfigError,
+    HistoryPrefs,
     Profile,
     UiPrefs,
     check_docker_command,
@@ -55,9 +74,11 @@ __all__ = [
     "AUTH_KINDS",
     "CHECK_KINDS",
     "LOCAL",
+    "AlertRules",
     "AppConfig",
     "AuthKind",
     "ConfigError",
+    "HistoryPrefs",
     "Profile",
     "UiPrefs",
     "check_docker_command",

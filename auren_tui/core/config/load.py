@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -12,9 +13,11 @@ from auren_tui.core.config.model import (
     AUTH_KINDS,
     CHECK_KINDS,
     LOCAL,
+    AlertRules,
     AppConfig,
     AuthKind,
     ConfigError,
+    HistoryPrefs,
     Profile,
     UiPrefs,
     check_docker_command,
@@ -64,6 +67,35 @@ class _Reader:
             raise self.fail(path, f"must be an integer, got {_kind(value)}")
         if not 1 <= value <= 65535:
             raise self.fail(path, f"must be between 1 and 65535, got {value}")
+        return value
+
+    def number(
+        self, data: Mapping[str, Any], key: str, path: str, low: float, high: float | None = None
+    ) -> float | None:
+        """A finite number in ``low..high`` (``high`` None: no upper bound)."""
+        value = data.get(key)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise self.fail(path, f"must be a number, got {_kind(value)}")
+        if not math.isfinite(value):
+            raise self.fail(path, f"must be a finite number, got {value}")
+        if high is None and value < low:
+            raise self.fail(path, f"must be at least {low:g}, got {value:g}")
+        if high is not None and not low <= value <= high:
+            raise self.fail(path, f"must be between {low:g} and {high:g}, got {value:g}")
+        return float(value)
+
+    def integer(
+        self, data: Mapping[str, Any], key: str, path: str, low: int, high: int
+    ) -> int | None:
+        value = data.get(key)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.fail(path, f"must be an integer, got {_kind(value)}")
+        if not low <= value <= high:
+            raise self.fail(path, f"must be between {low} and {high}, got {value}")
         return value
 
     def word(self, data: Mapping[str, Any], key: str, path: str) -> str | None:
@@ -136,21 +168,46 @@ def _parse(data: Mapping[str, Any], r: _Reader) -> AppConfig:
         profiles[name] = _parse_profile(name, table, r)
 
     ui_table = r.table(data, "ui", "ui")
-    refresh = ui_table.get("refresh_seconds", UiPrefs.refresh_seconds)
-    if isinstance(refresh, bool) or not isinstance(refresh, int | float):
-        raise r.fail("ui.refresh_seconds", f"must be a number, got {_kind(refresh)}")
-    if not 0.1 <= refresh <= 3600:
-        raise r.fail("ui.refresh_seconds", f"must be between 0.1 and 3600, got {refresh}")
+    refresh = r.number(ui_table, "refresh_seconds", "ui.refresh_seconds", 0.1, 3600)
     default = r.string(ui_table, "default_profile", "ui.default_profile")
     if default is not None and default not in profiles:
         raise r.fail("ui.default_profile", f"no profile named {default[:40]!r}")
     ui = UiPrefs(
         theme=r.string(ui_table, "theme", "ui.theme") or UiPrefs.theme,
-        refresh_seconds=float(refresh),
+        refresh_seconds=UiPrefs.refresh_seconds if refresh is None else refresh,
         read_only=bool(r.boolean(ui_table, "read_only", "ui.read_only")),
         default_profile=default,
     )
-    return AppConfig(profiles=profiles, ui=ui)
+    return AppConfig(
+        profiles=profiles, ui=ui, alerts=_parse_alerts(data, r), history=_parse_history(data, r)
+    )
+
+
+ALERT_SWITCHES = ("enabled", "bell", "desktop", "unhealthy", "restart", "circuit", "backlog")
+"""The ``[alerts]`` keys that are true or false (every field of AlertRules but two)."""
+
+
+def _parse_alerts(data: Mapping[str, Any], r: _Reader) -> AlertRules:
+    t = r.table(data, "alerts", "alerts")
+    switches = {k: r.boolean(t, k, f"alerts.{k}") for k in ALERT_SWITCHES}
+    threshold = r.number(t, "backlog_threshold", "alerts.backlog_threshold", 0)
+    refreshes = r.integer(t, "backlog_refreshes", "alerts.backlog_refreshes", 1, 1000)
+    given: dict[str, Any] = {k: v for k, v in switches.items() if v is not None}
+    if threshold is not None:
+        given["backlog_threshold"] = threshold
+    if refreshes is not None:
+        given["backlog_refreshes"] = refreshes
+    return AlertRules(**given)
+
+
+def _parse_history(data: Mapping[str, Any], r: _Reader) -> HistoryPrefs:
+    t = r.table(data, "history", "history")
+    keep_days = r.number(t, "keep_days", "history.keep_days", 0.01, 365)
+    max_mb = r.number(t, "max_mb", "history.max_mb", 1, 100000)
+    return HistoryPrefs(
+        keep_days=HistoryPrefs.keep_days if keep_days is None else keep_days,
+        max_mb=HistoryPrefs.max_mb if max_mb is None else max_mb,
+    )
 
 
 _SSH_KEYS = (
@@ -206,6 +263,7 @@ def _parse_profile(name: str, t: Mapping[str, Any], r: _Reader) -> Profile:
         ssh_config=Path(ssh_config).expanduser() if ssh_config else None,
         jump=r.jumps(t, "jump", f"{key}.jump"),
         allow_proxy_command=bool(r.boolean(t, "allow_proxy_command", f"{key}.allow_proxy_command")),
+        alerts=r.boolean(t, "alerts", f"{key}.alerts") is not False,
         service_overrides=overrides,
     )
 

@@ -1,4 +1,5 @@
-"""What ``config.toml`` holds, as typed values: profiles, UI preferences, the name rules."""
+"""What ``config.toml`` holds, as typed values: profiles, UI preferences, alert rules,
+the flight recorder's bounds, the name rules."""
 
 from __future__ import annotations
 
@@ -50,6 +51,9 @@ class Profile:
     """Jump hosts (``[user@]host[:port]`` or Host aliases); () = the config's ProxyJump."""
     allow_proxy_command: bool = False
     """Run the SSH config's ProxyCommand for this profile (never by default)."""
+    alerts: bool = True
+    """``alerts = false``: no alerts for this profile (a noisy staging box);
+    ``AppConfig.alert_rules`` applies it."""
     catalog: Catalog = field(default_factory=Catalog)
     """The service catalog, ``service_overrides`` applied (here, once, on construction)."""
     service_overrides: dict[str, dict[str, object]] = field(default_factory=dict)
@@ -88,6 +92,45 @@ class UiPrefs:
     default_profile: str | None = None
 
 
+@dataclass(frozen=True)
+class AlertRules:
+    """``[alerts]``: which transitions interrupt the operator, and how.
+
+    Each alert fires once per transition (core/history/alerts.py), so a rule that
+    is on costs one line per event, not one per refresh.
+    """
+
+    enabled: bool = True
+    """Every alert at once; also off for a profile with ``alerts = false``."""
+    bell: bool = True
+    """Ring the terminal bell (for errors and warnings, not for recoveries)."""
+    desktop: bool = True
+    """Post a desktop notification where a notification service exists."""
+    unhealthy: bool = True
+    """A service turning unhealthy, and recovering from it."""
+    restart: bool = True
+    """A container restarting (its restart count rises, or it started anew)."""
+    circuit: bool = True
+    """The bridge's Kafka circuit opening, and closing again."""
+    backlog: bool = True
+    """The outbox backlog above ``backlog_threshold`` for ``backlog_refreshes``."""
+    backlog_threshold: float = 100
+    """Events waiting in the outbox; above this counts (0: any backlog)."""
+    backlog_refreshes: int = 3
+    """Consecutive refreshes above the threshold before the alert (1..1000): one
+    slow drain is not worth a bell, a backlog that stays is."""
+
+
+@dataclass(frozen=True)
+class HistoryPrefs:
+    """``[history]``: how much the flight recorder keeps, per profile."""
+
+    keep_days: float = 7
+    """Refreshes older than this are pruned (0.01..365)."""
+    max_mb: float = 100
+    """The store's size cap in MiB (1..100000); the oldest refreshes go first."""
+
+
 def local_profile() -> Profile:
     """The built-in profile: services on this machine, no SSH."""
     return Profile(name=LOCAL)  # no SSH: host, port, user and auth mean nothing here
@@ -99,6 +142,8 @@ class AppConfig:
 
     profiles: Mapping[str, Profile] = field(default_factory=lambda: {LOCAL: local_profile()})
     ui: UiPrefs = field(default_factory=UiPrefs)
+    alerts: AlertRules = field(default_factory=AlertRules)
+    history: HistoryPrefs = field(default_factory=HistoryPrefs)
 
     def __post_init__(self) -> None:
         if LOCAL not in self.profiles:
@@ -116,6 +161,13 @@ class AppConfig:
         """The profile a command or the TUI opens: ``name``, else ``ui.default_profile``,
         else the built-in ``local``; ConfigError (one line) if there is no such profile."""
         return self.profile(name or self.ui.default_profile or LOCAL)
+
+    def alert_rules(self, profile: Profile) -> AlertRules:
+        """The ``[alerts]`` rules for ``profile``: all off (``enabled=False``) when the
+        profile says ``alerts = false``, the thresholds kept."""
+        if profile.alerts:
+            return self.alerts
+        return replace(self.alerts, enabled=False)
 
     def with_profile(self, profile: Profile) -> AppConfig:
         """A copy with ``profile`` added or replaced."""

@@ -7,14 +7,22 @@ import os
 import tempfile
 import tomllib
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
 import tomli_w
 
 from auren_tui.core.config.load import _SERVICE_KEYS, _SSH_KEYS, _parse, _Reader, load_config
-from auren_tui.core.config.model import LOCAL, AppConfig, ConfigError, Profile, UiPrefs
+from auren_tui.core.config.model import (
+    LOCAL,
+    AlertRules,
+    AppConfig,
+    ConfigError,
+    HistoryPrefs,
+    Profile,
+    UiPrefs,
+)
 from auren_tui.core.paths import Locations
 
 
@@ -42,6 +50,8 @@ def _profile_table(p: Profile) -> dict[str, Any]:
             t["ssh_config"] = str(p.ssh_config)
     if p.read_only or not p.is_local:
         t["read_only"] = p.read_only
+    if not p.alerts:
+        t["alerts"] = False
     if p.docker_host:
         t["docker_host"] = p.docker_host
     if p.docker_command != "docker":
@@ -70,7 +80,12 @@ def _to_toml(config: AppConfig) -> dict[str, Any]:
         table = _profile_table(config.profiles[name])
         if table or name != LOCAL:
             profiles[name] = table
-    return {"ui": ui, "profiles": profiles}
+    # Written whole, as [ui] is: the file shows every rule an operator can change.
+    # After the profiles, so a file written before them keeps its shape above.
+    alerts = asdict(config.alerts)
+    alerts["backlog_threshold"] = float(config.alerts.backlog_threshold)
+    history = {k: float(v) for k, v in asdict(config.history).items()}
+    return {"ui": ui, "profiles": profiles, "alerts": alerts, "history": history}
 
 
 def _keep_unknown(new: dict[str, Any], old: Mapping[str, Any], known: frozenset[str]) -> None:
@@ -80,17 +95,20 @@ def _keep_unknown(new: dict[str, Any], old: Mapping[str, Any], known: frozenset[
             new[k] = v
 
 
-_TOP_KEYS = frozenset({"ui", "profiles"})
+_TOP_KEYS = frozenset({"ui", "alerts", "history", "profiles"})
 _UI_KEYS = frozenset({"theme", "refresh_seconds", "read_only", "default_profile"})
+_ALERTS_KEYS = frozenset(AlertRules.__dataclass_fields__)
+_HISTORY_KEYS = frozenset(HistoryPrefs.__dataclass_fields__)
 _PROFILE_KEYS = frozenset(
-    {*_SSH_KEYS, "read_only", "docker_host", "services"},
+    {*_SSH_KEYS, "read_only", "docker_host", "alerts", "services"},
 )
 
 
 def _merge_unknown(doc: dict[str, Any], old: Mapping[str, Any]) -> None:
     _keep_unknown(doc, old, _TOP_KEYS)
-    if isinstance(old.get("ui"), dict):
-        _keep_unknown(doc["ui"], old["ui"], _UI_KEYS)
+    for table, known in (("ui", _UI_KEYS), ("alerts", _ALERTS_KEYS), ("history", _HISTORY_KEYS)):
+        if isinstance(old.get(table), dict):
+            _keep_unknown(doc[table], old[table], known)
     old_profiles = old.get("profiles")
     if not isinstance(old_profiles, dict):
         return

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from auren_tui.app import build_app
-from auren_tui.core.backend.live import ReplayBackend
+from auren_tui.core.backend.replay import ReplayBackend
 from auren_tui.dialogs.welcome import WelcomeDialog
 from tests.auren_tui.data import stack
 

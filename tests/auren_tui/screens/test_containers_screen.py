@@ -16,7 +16,8 @@ from textual.widgets import Button, Input, Log, Static
 
 from auren_tui.app import AurenApp, build_app
 from auren_tui.core.backend.containers import LiveContainers, ReplayContainers
-from auren_tui.core.backend.live import LiveBackend, ReplayBackend
+from auren_tui.core.backend.live import LiveBackend
+from auren_tui.core.backend.replay import ReplayBackend
 from auren_tui.core.config import UiPrefs, local_profile
 from auren_tui.core.docker.containers import ContainerRow, LineBuffer, LogFollow, row_of
 from auren_tui.core.docker.stats import Stats, parse_stats

@@ -10,7 +10,8 @@ from textual.screen import Screen
 from textual.widgets import Markdown
 
 from auren_tui.app import build_app
-from auren_tui.core.backend.live import ConnInfo, ReplayBackend
+from auren_tui.core.backend.live import ConnInfo
+from auren_tui.core.backend.replay import ReplayBackend
 from auren_tui.core.config import UiPrefs
 from auren_tui.screens.dashboard import DashboardScreen
 from auren_tui.screens.help import HelpScreen

@@ -6,12 +6,16 @@ Review changes with `pytest --snapshot-update` only after looking at the report.
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import pytest
 from textual.pilot import Pilot
 
 from auren_tui.app import build_app
-from auren_tui.core.backend.live import ReplayBackend
+from auren_tui.core.backend.replay import ReplayBackend
 from auren_tui.core.config import UiPrefs
 from auren_tui.dialogs.trust_host import TrustHostDialog
 from auren_tui.screens.tail import TailScreen
@@ -148,3 +152,67 @@ def test_containers_screen_with_logs_and_stats(snap_compare: Any) -> None:
     backend = ReplayBackend([stack(at=NOW)], profile_name="prod", containers=replay_containers())
     app = build_app(backend, prefs=UiPrefs(refresh_seconds=3600), clock=lambda: NOW)
     assert snap_compare(app, terminal_size=SIZE, run_before=containers)
+
+
+@pytest.fixture
+def utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Clock labels are local time: the snapshots are drawn in UTC wherever they run."""
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def _recorded_app(tmp_path: Path) -> Any:
+    """An hour of recorded refreshes (``data.past_hour``), a restore and a restart in
+    the audit log, the live refresh at NOW."""
+    from auren_tui.core.backend.history import Recording
+    from auren_tui.core.history.store import FlightRecorder
+    from tests.auren_tui.data import past_hour
+    from tests.auren_tui.screens.test_history_screen import write_audit
+
+    recorder = FlightRecorder(tmp_path / "prod.sqlite", clock=lambda: NOW)
+    recorder.append_many(past_hour(until=NOW - 30))
+    audit = tmp_path / "audit.log"
+    write_audit(audit, NOW - 2400, container="aupex-redis", step="start", state="done")
+    write_audit(audit, NOW - 960, action="restart", container="biometric-bridge", outcome="done")
+    recording = Recording(recorder, "prod", audit, clock=lambda: NOW)
+    backend = ReplayBackend(
+        [stack(at=NOW)], profile_name="prod", recording=recording, clock=lambda: NOW
+    )
+    return build_app(backend, prefs=UiPrefs(refresh_seconds=3600), clock=lambda: NOW)
+
+
+def test_history_screen(snap_compare: Any, tmp_path: Path, utc: None) -> None:
+    from auren_tui.screens.history import HistoryScreen
+
+    async def history(pilot: Pilot[Any]) -> None:
+        await first_poll(pilot)
+        await pilot.press("5")
+        async with asyncio.timeout(10):
+            while not (isinstance(pilot.app.screen, HistoryScreen) and pilot.app.screen.loads):
+                await asyncio.sleep(0.02)
+        await pilot.pause()
+
+    app = _recorded_app(tmp_path)
+    assert snap_compare(app, terminal_size=(150, 48), run_before=history)
+
+
+def test_dashboard_stepped_back(snap_compare: Any, tmp_path: Path, utc: None) -> None:
+    """Forty minutes back: redis down and restarting, the status line says AS OF."""
+
+    async def back(pilot: Pilot[Any]) -> None:
+        await first_poll(pilot)
+        dash = pilot.app.dashboard  # type: ignore[attr-defined]
+        await pilot.press("home")
+        for _ in range(40):  # -60 min, every 30 s: the 41st refresh is at -40 min
+            steps = dash.steps
+            await pilot.press("right")
+            async with asyncio.timeout(10):
+                while dash.steps == steps:
+                    await asyncio.sleep(0.02)
+        await pilot.pause()
+
+    app = _recorded_app(tmp_path)
+    assert snap_compare(app, terminal_size=SIZE, run_before=back)

@@ -15,7 +15,8 @@ import pytest
 from textual.widgets import Input, SelectionList
 
 from auren_tui.app import AurenApp, build_app
-from auren_tui.core.backend.live import LiveBackend, ReplayBackend
+from auren_tui.core.backend.live import LiveBackend
+from auren_tui.core.backend.replay import ReplayBackend
 from auren_tui.core.backend.tail_buffer import TailBuffer
 from auren_tui.core.config import local_profile
 from auren_tui.core.kafka.consumer import TailStatus

@@ -532,6 +532,8 @@ def test_bridge_figures_from_prometheus(stack: Stack) -> None:
             b = collector.collect().bridge
             if b is None or b.source != "prometheus" or b.p95_seconds is None:
                 return None
+            if b.p50_seconds is None:
+                return None
             return b if b.rate_by_source_status.get("oura/accepted", 0) > 0 else None
 
         fig = _wait_for("prometheus rates of the bridge", figures, timeout=60)
@@ -541,6 +543,10 @@ def test_bridge_figures_from_prometheus(stack: Stack) -> None:
         fig.rate_by_source_status
     )
     assert 0 < fig.p95_seconds < 5
+    # Both quantiles come from one query (a label tells them apart): the median is
+    # its own figure, not the p95 again (which interpolates higher in the same bucket).
+    assert 0 < fig.p50_seconds <= fig.p95_seconds
+    assert fig.p50_seconds != fig.p95_seconds
     assert fig.active_tasks == 0
     assert fig.outbox_backlog is not None
     assert fig.circuit_state == "closed"
@@ -570,6 +576,9 @@ def test_bridge_figures_from_metrics_when_prometheus_is_absent(stack: Stack) -> 
     assert second.rate_by_source_status["oura/accepted"] > 0
     assert second.rate_by_source_status["whoop/accepted"] > 0
     assert second.p95_seconds is not None
+    assert second.p50_seconds is not None
+    assert 0 < second.p50_seconds <= second.p95_seconds
+    assert first.p50_seconds is None  # one scrape has no deltas either
     assert second.error is None
 
 
