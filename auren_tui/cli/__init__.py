@@ -17,7 +17,9 @@ failures at run time; ``--debug`` prints the traceback as well.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import os
 import sys
 import traceback
 from collections.abc import Callable
@@ -182,10 +184,15 @@ def run_command(args: argparse.Namespace, ctx: Context | None = None) -> int:
     debug = bool(getattr(args, "debug", False))
     _quiet_libraries(debug, ctx)
     try:
-        return handler(args, ctx)
+        status = handler(args, ctx)
+        ctx.out.flush()  # a reader gone shows here, not in Python's flush at exit
+        return status
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=ctx.err)
         return 130
+    except BrokenPipeError:  # `| head`, whichever command: the reader has what it wanted
+        quiet_stdout(ctx)
+        return EXIT_OK
     except (CliError, ConfigError) as exc:
         code = exc.exit_code if isinstance(exc, CliError) else EXIT_USAGE
         _report(ctx, str(exc), exc, debug)
@@ -199,6 +206,14 @@ def run_command(args: argparse.Namespace, ctx: Context | None = None) -> int:
         more = "" if debug else " (run with --debug for details)"
         _report(ctx, f"unexpected {type(exc).__name__}: {first}{more}", exc, debug)
         return EXIT_FAILURE
+
+
+def quiet_stdout(ctx: Context) -> None:
+    """After a broken pipe: what is left unflushed goes nowhere (no "Exception
+    ignored" from Python's flush at exit)."""
+    if ctx.out is sys.stdout:
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def _quiet_libraries(debug: bool, ctx: Context) -> None:

@@ -20,9 +20,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
 import signal
-import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -289,11 +287,6 @@ def watch(args: argparse.Namespace, ctx: Context, timeout: float) -> int:
             collect = _collector(session, catalog, timeout, not args.no_docker, stack)
             return _watch(args, ctx, session, collect)
     except (KeyboardInterrupt, _Stopped):
-        return EXIT_OK
-    except BrokenPipeError:  # `| head`: the reader has what it wanted
-        if ctx.out is sys.stdout:
-            with contextlib.suppress(OSError):  # no "Exception ignored" when Python flushes
-                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
     finally:
         if previous is not None:

@@ -158,11 +158,24 @@ def print_json(ctx: Context, profile: str, snapshots: Iterable[Snapshot], window
 
 
 def _open(ctx: Context, args: argparse.Namespace) -> tuple[str, FlightRecorder]:
-    """The profile's name (from config.toml alone: no connection) and its recorder."""
+    """The profile's name (from config.toml alone: no connection) and its recorder.
+    A recording whose profile is not in config.toml (the demo's, a removed
+    profile's) is read all the same when named with ``--profile``."""
+    from auren_tui.core.config import ConfigError
     from auren_tui.core.history.store import FlightRecorder, HistoryError
 
-    with ctx.session(args) as session:
-        name = session.name
+    try:
+        with ctx.session(args) as session:
+            name = session.name
+    except ConfigError:
+        asked = str(getattr(args, "profile", None) or "")
+        try:
+            recorded = bool(asked) and FlightRecorder.path_for(ctx.locations, asked).exists()
+        except ValueError:  # not a profile's name at all
+            recorded = False
+        if not recorded:
+            raise
+        name = asked
     try:
         path = FlightRecorder.path_for(ctx.locations, name)
         return name, FlightRecorder(path, read_only=True)

@@ -140,6 +140,22 @@ class Prometheus:
             raise RuntimeError(f"prometheus query {promql!r} failed: {body}")
         return list(body["data"]["result"])
 
+    def query_range(
+        self, promql: str, start: float, end: float, step: float
+    ) -> list[dict[str, Any]]:
+        """Range query: the ``data.result`` matrix (``[{"metric": {...}, "values": [[t,
+        "v"], ...]}]``)."""
+        params = {
+            "query": promql,
+            "start": f"{start:.3f}",
+            "end": f"{end:.3f}",
+            "step": f"{step:g}",
+        }
+        body = json.loads(self._request("/api/v1/query_range", params))
+        if body.get("status") != "success":
+            raise RuntimeError(f"prometheus range query {promql!r} failed: {body}")
+        return list(body["data"]["result"])
+
     def query_value(self, promql: str) -> float | None:
         """The value of the first sample of an instant query, or None if there is none."""
         result = self.query(promql)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
@@ -158,8 +159,11 @@ class LiveBackend:
         secrets: SecretStoreFactory = os_keyring,
         history: HistoryPrefs | None = None,
         record: bool = True,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.profile = profile
+        self.clock = clock
+        """The History screen's "now" (its windows end there)."""
         self.history_prefs = history or HistoryPrefs()
         self.record = record
         """Record every refresh in the profile's flight recorder (core/history/store.py)."""
@@ -203,7 +207,9 @@ class LiveBackend:
             return None if prom is None else conn.endpoint(prom.host, prom.port)
 
         audit = self.locations.state_dir / "audit.log"
-        return Recording(recorder, self.profile_name, audit, prometheus=prometheus)
+        return Recording(
+            recorder, self.profile_name, audit, prometheus=prometheus, clock=self.clock
+        )
 
     def collect(self) -> Snapshot:
         with self._lock:

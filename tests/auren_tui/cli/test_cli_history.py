@@ -190,3 +190,15 @@ def test_a_remote_profile_is_read_without_connecting_or_textual(tmp_path: Path) 
             server.accept()  # nothing ever knocked
     finally:
         server.close()
+
+
+def test_a_recording_without_its_profile_is_read_by_name(tmp_path: Path) -> None:
+    """The demo's recording (its profile lives in code) or a removed profile's: read when
+    named; a name with no recording and no profile is the usual one-line error."""
+    record(tmp_path, "demo", [stack(at=time.time() - 30)])
+    done = run(tmp_path, "--profile", "demo", "--since", "5m")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1].startswith("1 refresh of profile demo")
+    missing = run(tmp_path, "--profile", "nope")
+    assert missing.returncode == 2
+    assert missing.stderr == "auren-tui: error: no profile named 'nope' (profiles: local)\n"
