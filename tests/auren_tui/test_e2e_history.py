@@ -20,6 +20,8 @@ import pytest
 from auren_tui.app import build_app
 from auren_tui.core.backend.live import LiveBackend
 from auren_tui.core.config import AlertRules, UiPrefs
+from auren_tui.core.health.recording import snapshot_to_json
+from auren_tui.core.history.store import FlightRecorder
 from auren_tui.core.webhooks.load import LoadSpec
 from auren_tui.screens.history import HistoryScreen
 from auren_tui.widgets.events_panel import EventsPanel
@@ -144,3 +146,14 @@ async def test_history_over_ssh_is_what_the_servers_prometheus_says(
             assert len(alerts) == 1, alerts
     finally:
         await asyncio.to_thread(backend.close)
+    # The recording of that session, and the audit log, hold none of the webhook
+    # secrets it signed with (what they do hold is checked, so an empty read fails).
+    path = FlightRecorder.path_for(locations(tmp_path), profile.name)
+    with FlightRecorder(path, read_only=True) as reader:
+        recorded = "\n".join(snapshot_to_json(s) for s in reader.between(0, time.time()))
+    audit = (locations(tmp_path).state_dir / "audit.log").read_text()
+    assert '"name":"biometric"' in recorded
+    assert "biometric-production" in audit
+    for secret in SECRETS.values():
+        assert secret not in recorded
+        assert secret not in audit

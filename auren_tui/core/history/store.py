@@ -48,7 +48,8 @@ _ROWS = "SELECT taken_at, body FROM refreshes"
 _connect = partial(sqlite3.connect, timeout=2.0, isolation_level=None, check_same_thread=False)
 
 _SCHEMA = f"""BEGIN;
-CREATE TABLE refreshes (taken_at REAL PRIMARY KEY, healthy INTEGER NOT NULL, body BLOB NOT NULL);
+CREATE TABLE refreshes (taken_at REAL PRIMARY KEY, healthy INTEGER NOT NULL, body BLOB NOT NULL)
+    WITHOUT ROWID;
 CREATE TABLE meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
 PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"""
 
