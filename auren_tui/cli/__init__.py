@@ -184,9 +184,9 @@ def run_command(args: argparse.Namespace, ctx: Context | None = None) -> int:
     debug = bool(getattr(args, "debug", False))
     _quiet_libraries(debug, ctx)
     try:
-        status = handler(args, ctx)
+        exit_status = handler(args, ctx)
         ctx.out.flush()  # a reader gone shows here, not in Python's flush at exit
-        return status
+        return exit_status
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=ctx.err)
         return 130

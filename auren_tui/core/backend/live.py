@@ -140,6 +140,10 @@ class TailHandle(Protocol):
     def alive(self) -> bool: ...
 
 
+def _not_connected() -> tuple[str, int] | None:
+    raise ConnectionError("not connected yet")
+
+
 def kafka_bootstrap(catalog: Catalog) -> str:
     """The broker address as the server sees it: the catalog's kafka service."""
     address = catalog.kafka_address()
@@ -176,7 +180,7 @@ class LiveBackend:
         self._conn: Connection | None = None
         self._collector: Collector | None = None
         self._containers: LiveContainers | None = None
-        self._recording = Recording(None, self.profile_name, None)
+        self._recording = Recording(None, self.profile_name, None, prometheus=_not_connected)
         self._lock = threading.Lock()
 
     def start(self) -> None:
