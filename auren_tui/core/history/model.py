@@ -85,3 +85,14 @@ class Alert:
     subject: str  # service or container name, or "bridge"
     text: str  # one line
     severity: Severity = "warning"
+
+
+@dataclass(frozen=True)
+class Pruned:
+    """What one :meth:`FlightRecorder.prune` removed, and what it took."""
+
+    expired: int  # rows older than keep_seconds
+    thinned: int  # rows older than thin_after, not first of their thin_step bucket
+    capped: int  # oldest rows deleted to get under max_bytes
+    seconds: float
+    size_bytes: int  # the store's size afterwards (file and WAL)

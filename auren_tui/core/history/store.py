@@ -1,22 +1,16 @@
 """The flight recorder: every dashboard refresh, in a bounded SQLite file per profile.
 
-SQLite: one transaction per refresh, so a killed TUI leaves the last complete
-refresh and nothing half-written; WAL, so ``auren-tui history`` reads while the
-TUI writes; ``auto_vacuum=INCREMENTAL``, so deleted rows give disk space back.
+One transaction per refresh (a killed TUI leaves the last complete refresh,
+nothing half-written); WAL (``auren-tui history`` reads while the TUI
+writes); ``auto_vacuum=INCREMENTAL`` (deleted rows give disk back).
 :meth:`FlightRecorder.prune` (on open, every ``prune_every`` appends) bounds
-age (``keep_seconds``), density (rows older than ``thin_after`` thinned to the
-first of each ``thin_step`` bucket: a week fits) and size (the oldest go
-until the database is within 90 % of ``max_bytes``: room for the appends
-until the next prune; the newest stays). The WAL adds ~1 MiB while a writer
-is open. A body is the compact JSON of ``snapshot_to_dict`` without checks'
-``body`` (large; the useful part is in ``components``), zlib-compressed with
-the file's first refresh as preset dictionary (in ``meta``): ~3 KB of JSON
-becomes ~300 bytes.
+age (``keep_seconds``), density (rows older than ``thin_after``: the first of
+each ``thin_step``) and size (the oldest go until within 90 % of
+``max_bytes``; the newest stays). Bodies: codec.py (~300 bytes a refresh).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import sqlite3
@@ -24,13 +18,14 @@ import threading
 import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from auren_tui.core.health.recording import RecordingError, snapshot_from_dict, snapshot_to_dict
+from auren_tui.core.health.recording import RecordingError
+from auren_tui.core.history.codec import compress, decode, plain
+from auren_tui.core.history.model import Pruned
 from auren_tui.core.model import Snapshot
 from auren_tui.core.paths import Locations
 
@@ -43,15 +38,17 @@ _HEADROOM = 0.9  # a prune leaves the database at most this share of max_bytes
 _PAGE_ROWS = 500  # rows fetched per query when iterating a window
 _WAL_PAGES = 256  # checkpoint every ~1 MiB of WAL (SQLite's default is ~4 MiB)
 _BROKEN_CODES = frozenset({sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB})
+_BUSY_CODES = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
 _ROWS = "SELECT taken_at, body FROM refreshes"
 # Transactions are ours (BEGIN ... COMMIT); one connection shared under the lock.
 _connect = partial(sqlite3.connect, timeout=2.0, isolation_level=None, check_same_thread=False)
 
-_SCHEMA = f"""BEGIN;
-CREATE TABLE refreshes (taken_at REAL PRIMARY KEY, healthy INTEGER NOT NULL, body BLOB NOT NULL)
-    WITHOUT ROWID;
-CREATE TABLE meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
-PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"""
+_SCHEMA = (
+    "CREATE TABLE refreshes (taken_at REAL PRIMARY KEY, healthy INTEGER NOT NULL,"
+    " body BLOB NOT NULL) WITHOUT ROWID",
+    "CREATE TABLE meta (key TEXT PRIMARY KEY, value BLOB NOT NULL)",
+    f"PRAGMA user_version = {SCHEMA_VERSION}",
+)
 
 
 class HistoryError(ValueError):
@@ -62,39 +59,13 @@ class _NotOurs(Exception):
     """A readable SQLite file that is not a flight recording of this version."""
 
 
-@dataclass(frozen=True)
-class Pruned:
-    """What one :meth:`FlightRecorder.prune` removed, and what it took."""
-
-    expired: int  # rows older than keep_seconds
-    thinned: int  # rows older than thin_after, not first of their thin_step bucket
-    capped: int  # oldest rows deleted to get under max_bytes
-    seconds: float
-    size_bytes: int  # the store's size afterwards (file and WAL)
-
-
 def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split()) or type(exc).__name__
-
-
-def _plain(snapshot: Snapshot) -> bytes:
-    """The snapshot's compact JSON, check bodies dropped."""
-    services = tuple(
-        replace(s, check=replace(s.check, body=None)) if s.check is not None else s
-        for s in snapshot.services
-    )
-    data = snapshot_to_dict(replace(snapshot, services=services))
-    return json.dumps(data, separators=(",", ":")).encode()
 
 
 def _vacuum(conn: sqlite3.Connection) -> None:
     # executescript steps it to the end; execute() would free one page (one step).
     conn.executescript("PRAGMA incremental_vacuum;")
-
-
-def _compress(raw: bytes, zdict: bytes) -> bytes:
-    packer = zlib.compressobj(6, zdict=zdict)
-    return packer.compress(raw) + packer.flush()
 
 
 class FlightRecorder:
@@ -148,21 +119,41 @@ class FlightRecorder:
         os.close(os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600))
         conn = _connect(self.path)
         try:
-            fresh = self._check_ours(conn)
-            if fresh:  # only takes effect before the first table exists
-                conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
-            conn.execute("PRAGMA journal_mode = WAL").fetchall()
-            conn.execute("PRAGMA synchronous = NORMAL")
-            conn.execute(f"PRAGMA wal_autocheckpoint = {_WAL_PAGES}")
-            conn.execute(f"PRAGMA journal_size_limit = {_WAL_PAGES * 4096}")
-            if fresh:
-                conn.executescript(_SCHEMA)
+            deadline = time.monotonic() + PRUNE_SECONDS
+            while not self._set_up(conn, last_try=time.monotonic() > deadline):
+                time.sleep(0.01)  # another app is setting the same new file up
             self._zdict = self._load_zdict(conn)
             self._prune(conn)
         except BaseException:
             conn.close()
             raise
         return conn
+
+    def _set_up(self, conn: sqlite3.Connection, last_try: bool) -> bool:
+        """WAL, and a new file's tables, under one write lock: two apps opening one new
+        profile's file at once must not take each other's half-made file for another
+        program's (and move it aside). False: the other one holds the lock, try again."""
+        try:
+            # Takes effect only on a file without tables, and never inside a transaction.
+            conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
+            conn.execute("PRAGMA journal_mode = WAL").fetchall()
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            if last_try or exc.sqlite_errorcode not in _BUSY_CODES:
+                raise
+            return False
+        try:
+            if self._check_ours(conn):  # new: its tables
+                for statement in _SCHEMA:
+                    conn.execute(statement)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute(f"PRAGMA wal_autocheckpoint = {_WAL_PAGES}")
+        conn.execute(f"PRAGMA journal_size_limit = {_WAL_PAGES * 4096}")
+        return True
 
     def _open_reader(self) -> sqlite3.Connection | None:
         if not self.path.exists():
@@ -221,7 +212,7 @@ class FlightRecorder:
         batch: list[tuple[Snapshot, bytes]] = []
         done = 0  # recorded so far
         for snapshot in snapshots:
-            batch.append((snapshot, _plain(snapshot)))
+            batch.append((snapshot, plain(snapshot)))
             if len(batch) >= self.prune_every - self._appended % self.prune_every:
                 done += self._write(batch)
                 batch = []
@@ -237,12 +228,15 @@ class FlightRecorder:
         return len(batch)
 
     def _insert(self, conn: sqlite3.Connection, batch: list[tuple[Snapshot, bytes]]) -> None:
-        zdict = self._zdict if self._zdict is not None else batch[0][1]
-        rows = [(s.taken_at, int(s.healthy), _compress(raw, zdict)) for s, raw in batch]
         conn.execute("BEGIN IMMEDIATE")
         try:
-            if self._zdict is None:
-                conn.execute("INSERT OR REPLACE INTO meta VALUES ('zdict', ?)", (zdict,))
+            zdict = self._zdict
+            if zdict is None:  # the file's dictionary, unless another app has set it since
+                zdict = self._load_zdict(conn)
+                if zdict is None:
+                    zdict = batch[0][1]
+                    conn.execute("INSERT INTO meta VALUES ('zdict', ?)", (zdict,))
+            rows = [(s.taken_at, int(s.healthy), compress(raw, zdict)) for s, raw in batch]
             conn.executemany("INSERT OR REPLACE INTO refreshes VALUES (?, ?, ?)", rows)
             conn.execute("COMMIT")
         except BaseException:
@@ -321,8 +315,7 @@ class FlightRecorder:
 
     def _decode(self, taken_at: float, body: bytes, zdict: bytes) -> Snapshot:
         try:
-            unpacker = zlib.decompressobj(zdict=zdict)
-            return snapshot_from_dict(json.loads(unpacker.decompress(body) + unpacker.flush()))
+            return decode(body, zdict)
         except (zlib.error, ValueError, RecordingError) as exc:
             why = f"refresh at {taken_at} is unreadable: {_one_line(exc)}"
             raise HistoryError(f"{self.path}: {why}") from None
