@@ -16,7 +16,7 @@ run: demo-deps venv kafka-jars
 ## test: install what the tests need, then lint, type checks and the whole suite
 test: system-deps venv kafka-jars lint typecheck pytest
 
-## test-fast: lint, type checks and the tests that need no real service (under a minute:
+## test-fast: lint, type checks and the tests that need no real service (about a minute:
 ## four workers, the tests wait on terminals and subprocesses more than they compute);
 ## a test that starts a service without the `services` mark fails here (tests/conftest.py)
 test-fast: venv lint typecheck

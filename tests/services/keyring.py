@@ -69,7 +69,8 @@ _FOREIGN = (
 # Not "foreign", but set by ``_point_at`` too: put back at the end of the session.
 _SAVED = (*_FOREIGN, "PYTHONPATH")
 
-_BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+# A private session bus (also the desktop-notification tests' bus: test_notify.py).
+BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
  "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
 <busconfig>
   <type>session</type>
@@ -134,7 +135,7 @@ class SecretServiceKeyring:
         socket = self.workdir / "bus"
         socket.unlink(missing_ok=True)  # a restart: the last bus's socket file
         config = self.workdir / "bus.conf"
-        config.write_text(_BUS_CONFIG.format(socket=socket))
+        config.write_text(BUS_CONFIG.format(socket=socket))
         self.address = f"unix:path={socket}"
 
         bus_log = self.workdir / "dbus.log"

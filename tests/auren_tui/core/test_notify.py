@@ -32,6 +32,7 @@ from tests.services.base import (
     unavailable,
     wait_until,
 )
+from tests.services.keyring import BUS_CONFIG
 
 ALERT = Alert(1765000000.0, "unhealthy", "redis", "redis unhealthy: connection refused", "error")
 
@@ -87,19 +88,6 @@ def test_disabled_or_closed_posts_nothing() -> None:
 
 # ---- a real session bus, a minimal notification service on it ----------------------------------
 
-_BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>session</type>
-  <listen>unix:path={socket}</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow send_destination="*" eavesdrop="true"/>
-    <allow eavesdrop="true"/>
-    <allow own="*"/>
-  </policy>
-</busconfig>
-"""
 
 Strings = Annotated[list[str], DBusSignature("as")]
 ServerInfo = Annotated[list[str], DBusSignature("ssss")]
@@ -164,7 +152,7 @@ class SessionBus:
     def start(self) -> SessionBus:
         binary = find_binary("dbus-daemon", "dbus")
         config = self.workdir / "bus.conf"
-        config.write_text(_BUS_CONFIG.format(socket=self.workdir / "bus"))
+        config.write_text(BUS_CONFIG.format(socket=self.workdir / "bus"))
         log = self.workdir / "dbus.log"
         self._daemon = ManagedProcess(
             [binary, f"--config-file={config}", "--nofork", "--nopidfile"], log=log

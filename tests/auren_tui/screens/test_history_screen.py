@@ -166,10 +166,10 @@ async def test_history_without_a_recording_says_so(tmp_path: Path) -> None:
 # ---- the Dashboard, back in time ------------------------------------------------------------
 
 
-async def test_dashboard_steps_back_and_forth_through_the_recording(
-    recorder: FlightRecorder,
-) -> None:
-    recorded = past_hour(until=NOW - 30)
+async def test_dashboard_steps_back_and_forth_through_the_recording(tmp_path: Path) -> None:
+    recorded = past_hour(until=NOW - 30, every=120.0)
+    recorder = FlightRecorder(tmp_path / "prod.sqlite", clock=lambda: NOW)
+    recorder.append_many(recorded)
     app = app_with(recorder)
     async with app.run_test(size=(150, 40)) as pilot:
         dash = app.dashboard

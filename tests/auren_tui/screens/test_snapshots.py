@@ -164,7 +164,7 @@ def utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     time.tzset()
 
 
-def _recorded_app(tmp_path: Path) -> Any:
+def _recorded_app(tmp_path: Path, every: float = 30.0) -> Any:
     """An hour of recorded refreshes (``data.past_hour``), a restore and a restart in
     the audit log, the live refresh at NOW."""
     from auren_tui.core.backend.history import Recording
@@ -173,7 +173,7 @@ def _recorded_app(tmp_path: Path) -> Any:
     from tests.auren_tui.screens.test_history_screen import write_audit
 
     recorder = FlightRecorder(tmp_path / "prod.sqlite", clock=lambda: NOW)
-    recorder.append_many(past_hour(until=NOW - 30))
+    recorder.append_many(past_hour(until=NOW - 30, every=every))
     audit = tmp_path / "audit.log"
     write_audit(audit, NOW - 2400, container="aupex-redis", step="start", state="done")
     write_audit(audit, NOW - 960, action="restart", container="biometric-bridge", outcome="done")
@@ -206,7 +206,7 @@ def test_dashboard_stepped_back(snap_compare: Any, tmp_path: Path, utc: None) ->
         await first_poll(pilot)
         dash = pilot.app.dashboard  # type: ignore[attr-defined]
         await pilot.press("home")
-        for _ in range(40):  # -60 min, every 30 s: the 41st refresh is at -40 min
+        for _ in range(10):  # -60 min, every 2 min: the 11th refresh is at -40 min
             steps = dash.steps
             await pilot.press("right")
             async with asyncio.timeout(10):
@@ -214,5 +214,5 @@ def test_dashboard_stepped_back(snap_compare: Any, tmp_path: Path, utc: None) ->
                     await asyncio.sleep(0.02)
         await pilot.pause()
 
-    app = _recorded_app(tmp_path)
+    app = _recorded_app(tmp_path, every=120.0)
     assert snap_compare(app, terminal_size=SIZE, run_before=back)
