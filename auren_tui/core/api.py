@@ -9,7 +9,14 @@ this module is the UI's view of them, grouped by the package they come from.
 from __future__ import annotations
 
 from auren_tui.core.backend.containers import Containers
-from auren_tui.core.backend.live import Backend, ConnInfo, OnRecords, OnStatus, TailHandle
+from auren_tui.core.backend.live import (
+    Backend,
+    ConnInfo,
+    NotConnected,
+    OnRecords,
+    OnStatus,
+    TailHandle,
+)
 from auren_tui.core.backend.tail_buffer import TailBuffer
 from auren_tui.core.backend.webhooks import Outgoing, SecretMissing, Sent, preview
 from auren_tui.core.docker.client import NoDocker
@@ -83,6 +90,7 @@ __all__ = [
     "Matcher",
     "NegativeKind",
     "NoDocker",
+    "NotConnected",
     "Notifier",
     "OnEnd",
     "OnLines",

@@ -31,6 +31,7 @@ from auren_tui.core.api import (
     Containers,
     LineBuffer,
     NoDocker,
+    NotConnected,
     OnEnd,
     OnLines,
     Stats,
@@ -58,6 +59,7 @@ class Listed(Message):
 @dataclass(eq=False)
 class DockerMissing(Message):
     text: str
+    connecting: bool = False  # not the engine's fault: the connection is not up yet
 
 
 @dataclass(eq=False)
@@ -145,6 +147,8 @@ class ContainersScreen(LiveScreen):
             self.post_message(Listed(self.containers.list()))
         except NoDocker as exc:
             self.post_message(DockerMissing(str(exc)))
+        except NotConnected as exc:  # opened before the connection: the next listing tells
+            self.post_message(DockerMissing(str(exc), connecting=True))
         except Exception as exc:  # the connection, mostly: shown, and tried again
             self.post_message(DockerMissing(one_line(exc)))
 
@@ -159,15 +163,16 @@ class ContainersScreen(LiveScreen):
     def _docker_missing(self, message: DockerMissing) -> None:
         self.lists += 1
         self.rows = []
-        self._set_missing(message.text)
+        self._set_missing(message.text, message.connecting)
 
-    def _set_missing(self, text: str | None) -> None:
+    def _set_missing(self, text: str | None, connecting: bool = False) -> None:
         self.missing = text
         box = self.query_one("#no-docker", Static)
         box.display = text is not None
         self.query_one("#containers-body").display = text is None
         if text is not None:
-            box.update(Text.assemble(("No Docker Engine\n\n", "bold"), text))
+            title = "Connecting…" if connecting else "No Docker Engine"
+            box.update(Text.assemble((f"{title}\n\n", "bold"), text))
             self._stop_follow()
             self.selected = None
         self._show_status()

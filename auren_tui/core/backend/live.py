@@ -140,8 +140,13 @@ class TailHandle(Protocol):
     def alive(self) -> bool: ...
 
 
+class NotConnected(KafkaError):
+    """Asked for the connection before ``start()`` finished (a screen opened at once).
+    A KafkaError too: what catches those (the Tail) reports it as it did."""
+
+
 def _not_connected() -> tuple[str, int] | None:
-    raise ConnectionError("not connected yet")
+    raise NotConnected("not connected yet")
 
 
 def kafka_bootstrap(catalog: Catalog) -> str:
@@ -259,7 +264,7 @@ class LiveBackend:
         with self._lock:
             conn = self._conn
         if conn is None:
-            raise KafkaError("not connected yet: wait for the connection, then try again")
+            raise NotConnected("not connected yet: wait for the connection, then try again")
         return conn
 
     @property

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -449,7 +450,13 @@ async def test_no_engine_explains_what_is_missing(live: Live, tmp_path: Path) ->
         await pilot.press("4")
         screen = screen_of(app)
         box = screen.query_one("#no-docker", Static)
-        await wait_for(lambda: screen.missing is not None, 20, "the explanation")
+        # Pressed before the connection is up, it says "Connecting…" first; the next
+        # listing has the engine's own explanation.
+        await wait_for(
+            lambda: screen.missing is not None and "does not answer" in screen.missing,
+            20,
+            "the explanation",
+        )
         assert box.display
         assert not screen.query_one("#containers-body").display
         text = text_of(box)
@@ -457,6 +464,40 @@ async def test_no_engine_explains_what_is_missing(live: Live, tmp_path: Path) ->
         assert "does not answer" in text
         assert "--docker-host" in text
         assert "Install Docker" in text
+
+
+class _HeldBackend(LiveBackend):
+    """A live backend whose connection waits for ``gate`` (a slow SSH login)."""
+
+    gate = threading.Event()
+
+    def start(self) -> None:
+        assert self.gate.wait(30), "the test never let the connection through"
+        super().start()
+
+
+async def test_opened_before_the_connection_says_connecting(live: Live) -> None:
+    """`4` while the login is still going on: "Connecting…", not "No Docker Engine";
+    once connected, the containers without a key pressed."""
+    plain = live.backend()
+    backend = _HeldBackend(plain.profile, live.locations)
+    _HeldBackend.gate.clear()
+    app = build_app(backend, prefs=PREFS, locations=live.locations)
+    try:
+        async with app.run_test(size=(160, 45)) as pilot:
+            await pilot.press("4")
+            screen = screen_of(app)
+            await wait_for(lambda: screen.missing is not None, 20, "the first listing")
+            text = text_of(screen.query_one("#no-docker", Static))
+            assert text.startswith("Connecting…")
+            assert "not connected yet" in text
+            assert "No Docker Engine" not in text
+            _HeldBackend.gate.set()
+            await wait_for(lambda: screen.missing is None and screen.rows, 30, "the containers")
+            assert live.name in {r.name for r in screen.rows}
+    finally:
+        _HeldBackend.gate.set()
+        backend.close()
 
 
 def audit_entries(live: Live) -> list[dict[str, Any]]:
