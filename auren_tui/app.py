@@ -110,7 +110,9 @@ class AurenApp(App[None]):
         self.theme = self.prefs.theme if self.prefs.theme in self.available_themes else "auren-dark"
         self.alerts = alerts or AlertRules()
         self.notifier = notifier
-        """Desktop notifications of alerts (None: none; ``build_app`` makes one)."""
+        """Desktop notifications of alerts (None: none; ``build_app`` makes one). Its
+        thread is closed by whoever ran the app, after ``run()``: ``close`` waits for
+        the D-Bus goodbye, which is no work for the event loop."""
         self.dashboard = DashboardScreen(
             backend, self.prefs.refresh_seconds, clock=clock, alerts=self.alerts
         )
@@ -174,8 +176,6 @@ class AurenApp(App[None]):
         # The process may go on without the app (tests, `make run` into the demo).
         if self._gc_thresholds is not None:
             gc.set_threshold(*self._gc_thresholds)
-        if self.notifier is not None:
-            self.notifier.close()
 
     # -- alerts --------------------------------------------------------------------
 

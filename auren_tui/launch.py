@@ -64,6 +64,8 @@ def _run(args: argparse.Namespace, session: Session) -> int:
         app.run()
     finally:
         backend.close()
+        if app.notifier is not None:
+            app.notifier.close()
         _restore_signals(previous)
     if app.next_action == "demo":
         return launch_demo(argparse.Namespace(kafka_libs=None, no_docker=False, rate=4.0,
@@ -111,6 +113,8 @@ def launch_demo(args: argparse.Namespace) -> int:
             app.run()
         finally:
             backend.close()
+            if app.notifier is not None:
+                app.notifier.close()
     finally:
         stack.stop()
         _restore_signals(previous)

@@ -21,13 +21,12 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from auren_tui.cli import EXIT_OK, CliError, Commands, Context, UsageError, common_options
+from auren_tui.core.format import duration_seconds
 from auren_tui.core.model import Snapshot, sorted_services
 
 if TYPE_CHECKING:
     from auren_tui.core.history.store import FlightRecorder
 
-_DURATION = re.compile(r"(\d+)([smhd])")
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _CLOCK = re.compile(r"(\d{1,2}):(\d{2})(?::(\d{2}))?")
 Window = tuple[float, float]  # since, until (unix time)
 
@@ -59,10 +58,10 @@ def register(commands: Commands) -> None:
 
 def parse_duration(option: str, text: str) -> float:
     """``30s``, ``15m``, ``1h``, ``7d`` in seconds; a one-line UsageError otherwise."""
-    match = _DURATION.fullmatch(text.strip().lower())
-    if match is None or int(match[1]) == 0:
+    seconds = duration_seconds(text)
+    if not seconds:  # None, or 0m
         raise UsageError(f"{option} {text!r}: expected a duration such as 15m, 1h, 7d")
-    return int(match[1]) * _UNITS[match[2]]
+    return float(seconds)
 
 
 def parse_until(text: str, now: float) -> float:
@@ -71,7 +70,7 @@ def parse_until(text: str, now: float) -> float:
     raw = text.strip()
     if raw.lower() == "now":
         return now
-    if _DURATION.fullmatch(raw.lower()):
+    if duration_seconds(raw) is not None:
         return now - parse_duration("--until", raw)
     clock = _CLOCK.fullmatch(raw)
     try:

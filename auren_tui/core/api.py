@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from auren_tui.core.backend.containers import Containers
 from auren_tui.core.backend.live import (
+    LOST,
     Backend,
     ConnInfo,
     NotConnected,
@@ -66,6 +67,7 @@ __all__ = [
     "BUCKETS_MS",
     "CHART_KEYS",
     "DEFAULT_TEMPLATE",
+    "LOST",
     "PRESETS",
     "PROVIDERS",
     "STEPS",

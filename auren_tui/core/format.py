@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -24,6 +25,17 @@ def sparkline(values: Sequence[float | None], width: int = 12) -> str:
         else:
             out.append(BLOCKS[min(len(BLOCKS) - 1, int((v - low) / span * (len(BLOCKS) - 1)))])
     return "".join(out)
+
+
+_DURATION = re.compile(r"(\d+)([smhd])")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def duration_seconds(text: str) -> int | None:
+    """``30s``, ``15m``, ``1h``, ``7d`` (any case, spaces around) in seconds; None when
+    ``text`` is not one (``tail --from 10m``, ``history --since 1h``)."""
+    match = _DURATION.fullmatch(text.strip().lower())
+    return None if match is None else int(match[1]) * _UNITS[match[2]]
 
 
 def duration(seconds: float | None) -> str:

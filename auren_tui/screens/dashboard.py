@@ -23,7 +23,7 @@ from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import Footer, Header, Input, Static
 
-from auren_tui.core.api import Alert, AlertWatch, Backend, ConnInfo
+from auren_tui.core.api import LOST, Alert, AlertWatch, Backend, ConnInfo
 from auren_tui.core.config import AlertRules
 from auren_tui.core.model import Snapshot
 from auren_tui.kit.filter_box import CLEAR_FILTER, OPEN_FILTER, FilterBox
@@ -32,8 +32,6 @@ from auren_tui.widgets.bridge_panel import BridgePanel
 from auren_tui.widgets.events_panel import EventsPanel
 from auren_tui.widgets.service_table import ServiceTable
 from auren_tui.widgets.status_bar import StatusBar
-
-LOST = ("reconnecting", "failed")  # connection states in which the data shown is stale
 
 
 @dataclass(eq=False)

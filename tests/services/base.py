@@ -145,6 +145,15 @@ def running(service: S) -> Iterator[S]:
     service.close()
 
 
+@contextlib.contextmanager
+def silent_listener() -> Iterator[int]:
+    """A port that accepts TCP connections (kernel backlog) but never answers."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen(16)
+        yield int(s.getsockname()[1])
+
+
 def netns_prefix(netns: str | None) -> list[str]:
     return ["ip", "netns", "exec", netns] if netns else []
 

@@ -72,16 +72,13 @@ class Recording:
             self._failed = False
 
     def step(self, taken_at: float | None, delta: int) -> Snapshot | None:
-        """The refresh ``delta`` steps from ``taken_at`` (None: from after the newest,
-        so -1 is the newest); None past either end or with nothing recorded."""
+        """The refresh ``delta`` steps from ``taken_at``; None past either end or with
+        nothing recorded. ``taken_at`` None (nothing shown yet): back is the newest."""
         recorder = self.recorder
         if recorder is None:
             return None
         if taken_at is None:
-            newest = recorder.last()
-            if newest is None or delta >= 0:
-                return None
-            return newest if delta == -1 else recorder.step(newest.taken_at, delta + 1)
+            return recorder.last() if delta < 0 else None
         return recorder.step(taken_at, delta)
 
     def first(self) -> Snapshot | None:

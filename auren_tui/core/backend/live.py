@@ -41,7 +41,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 LOST = ("reconnecting", "failed")
-"""Connection states in which a refresh's failures are the connection's."""
+"""Connection states in which a refresh's failures are the connection's (not recorded;
+the Dashboard greys what it shows)."""
 
 OnRecords = Callable[[list[TailRecord]], None]
 OnStatus = Callable[[TailStatus], None]

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
+from auren_tui.core.format import duration_seconds
+
 StartKind = Literal["end", "beginning", "offset", "back", "time"]
 
 
@@ -36,10 +38,6 @@ class Start:
         return "time " + datetime.fromtimestamp(self.value / 1000, UTC).isoformat()
 
 
-_RELATIVE = re.compile(r"^(\d+)([smhd])$")
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
 def parse_start(text: str, now_ms: int | None = None) -> Start:
     """``end``, ``beginning``, ``N`` (offset), ``-N`` (N back from the end),
     an ISO-8601 time, ``@EPOCH_MS``, or ``10m``/``2h`` (that long ago)."""
@@ -55,10 +53,10 @@ def parse_start(text: str, now_ms: int | None = None) -> Start:
         return Start("back", int(raw[1:]))
     if re.fullmatch(r"@\d+", raw):
         return Start("time", int(raw[1:]))
-    rel = _RELATIVE.match(lowered)
-    if rel:
+    ago = duration_seconds(lowered)
+    if ago is not None:
         now = now_ms if now_ms is not None else int(datetime.now(UTC).timestamp() * 1000)
-        return Start("time", now - int(rel.group(1)) * _UNITS[rel.group(2)] * 1000)
+        return Start("time", now - ago * 1000)
     try:
         when = datetime.fromisoformat(raw)
     except ValueError:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import tomllib
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 
@@ -20,19 +19,7 @@ from auren_tui.core.config import (
     set_theme,
 )
 from auren_tui.core.paths import Locations
-
-
-@pytest.fixture
-def locations(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Locations:
-    monkeypatch.setenv("AUREN_TUI_HOME", str(tmp_path / "home"))
-    return Locations.from_env()
-
-
-def _write(locations: Locations, text: str) -> Path:
-    path = locations.config_file
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    return path
+from tests.auren_tui.core.test_config import _write, locations  # noqa: F401 (a fixture)
 
 
 def test_defaults_without_the_tables(locations: Locations) -> None:

@@ -29,7 +29,7 @@ from tests.services.base import (
     ManagedProcess,
     ServiceUnavailable,
     find_binary,
-    unavailable,
+    running,
     wait_until,
 )
 from tests.services.keyring import BUS_CONFIG
@@ -198,14 +198,7 @@ class SessionBus:
 
 
 def _bus(tmp_path: Path, hang: bool) -> Iterator[SessionBus]:
-    bus = SessionBus(tmp_path, FakeNotifications(hang=hang))
-    try:
-        bus.start()
-    except (ServiceUnavailable, OSError) as exc:
-        bus.close()
-        unavailable(exc)
-    yield bus
-    bus.close()
+    yield from running(SessionBus(tmp_path, FakeNotifications(hang=hang)))
 
 
 @pytest.fixture

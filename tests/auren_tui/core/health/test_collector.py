@@ -41,7 +41,13 @@ from auren_tui.core.transport.connection import LocalConnection
 from tests.bridge_service.conftest import secret_env
 from tests.bridge_service.process import BridgeProcess
 from tests.bridge_service.signing import event_body, sign
-from tests.services.base import ServiceUnavailable, free_port, unavailable, wait_until
+from tests.services.base import (
+    ServiceUnavailable,
+    free_port,
+    silent_listener,
+    unavailable,
+    wait_until,
+)
 from tests.services.docker import DockerEngine, wait_container_health
 from tests.services.kafka import Kafka
 from tests.services.postgres import Postgres
@@ -217,15 +223,6 @@ def test_checks_of_a_closed_port_say_connection_refused() -> None:
         assert (res.ok, res.detail, res.latency_ms) == (False, "connection refused", None)
     res = check_http("127.0.0.1", port, "/health")
     assert (res.ok, res.detail) == (False, "connection refused")
-
-
-@contextlib.contextmanager
-def _silent_listener() -> Iterator[int]:
-    """A port that accepts TCP connections (kernel backlog) but never answers."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        s.listen(16)
-        yield int(s.getsockname()[1])
 
 
 @pytest.mark.services
@@ -471,7 +468,7 @@ def test_stopped_service_is_unhealthy_with_one_line(stack: Stack) -> None:
 
 
 def test_slow_services_do_not_serialize_the_refresh(stack: Stack) -> None:
-    with _silent_listener() as port_a, _silent_listener() as port_b:
+    with silent_listener() as port_a, silent_listener() as port_b:
         slow = (
             ServiceSpec("slow-a", "Slow A", "", port_a, check="redis", path=""),
             ServiceSpec("slow-b", "Slow B", "", port_b, check="kafka", path=""),

@@ -9,9 +9,7 @@ with the same start, end and step, and are compared point by point.
 
 from __future__ import annotations
 
-import contextlib
 import math
-import socket
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -31,7 +29,7 @@ from auren_tui.core.transport.connection import LocalConnection
 from tests.bridge_service.conftest import secret_env
 from tests.bridge_service.process import BridgeProcess
 from tests.bridge_service.signing import event_body, sign
-from tests.services.base import ServiceUnavailable, unavailable, wait_until
+from tests.services.base import ServiceUnavailable, silent_listener, unavailable, wait_until
 from tests.services.prometheus import Prometheus
 
 JOB = 'job="auren-test"'  # the harness Prometheus's scrape job
@@ -227,15 +225,6 @@ def test_a_wrong_selector_is_one_line(
     assert len(message) <= 300
 
 
-@contextlib.contextmanager
-def _silent_listener() -> Iterator[int]:
-    """A port that accepts TCP connections (kernel backlog) but never answers."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        s.listen(16)
-        yield int(s.getsockname()[1])
-
-
 @pytest.mark.services
 def test_a_stopped_prometheus_falls_back_to_the_recording(loaded: Loaded, tmp_path: Path) -> None:
     stopped = Prometheus(targets=[f"127.0.0.1:{loaded.bridge.port}"])
@@ -273,7 +262,7 @@ def test_a_stopped_prometheus_falls_back_to_the_recording(loaded: Loaded, tmp_pa
 
 @pytest.mark.services
 def test_a_prometheus_that_never_answers_times_out(loaded: Loaded) -> None:
-    with _silent_listener() as port:
+    with silent_listener() as port:
         began = time.monotonic()
         with pytest.raises(HistoryUnavailable, match=r"^timed out after 1\.0 s$"):
             prometheus_charts(("127.0.0.1", port), time.time() - 900, time.time(), timeout=1.0)
