@@ -187,7 +187,7 @@ def handle(args: argparse.Namespace, ctx: Context) -> int:
     from auren_tui.core.history.store import HistoryError
 
     now = time.time()
-    since = now - parse_duration("--since", args.since)
+    since = max(0.0, now - parse_duration("--since", args.since))  # 9999999d: since ever
     until = now if args.until is None else parse_until(args.until, now)
     if until < since:
         raise UsageError(

@@ -27,7 +27,7 @@ def sparkline(values: Sequence[float | None], width: int = 12) -> str:
     return "".join(out)
 
 
-_DURATION = re.compile(r"(\d+)([smhd])")
+_DURATION = re.compile(r"([0-9]+)([smhd])")  # ASCII digits: \d takes "٣h" too
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 

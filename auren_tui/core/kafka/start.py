@@ -56,7 +56,7 @@ def parse_start(text: str, now_ms: int | None = None) -> Start:
     ago = duration_seconds(lowered)
     if ago is not None:
         now = now_ms if now_ms is not None else int(datetime.now(UTC).timestamp() * 1000)
-        return Start("time", now - ago * 1000)
+        return Start("time", max(0, now - ago * 1000))  # 9999999d: from the first record
     try:
         when = datetime.fromisoformat(raw)
     except ValueError:

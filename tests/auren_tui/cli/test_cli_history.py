@@ -121,6 +121,7 @@ def test_a_profile_never_recorded_is_an_empty_history_exit_0(tmp_path: Path) -> 
     [
         (["--since", "1x"], "--since '1x': expected a duration such as 15m, 1h, 7d"),
         (["--since", "0m"], "--since '0m': expected a duration"),
+        (["--since", "\u0663h"], "--since '\u0663h': expected a duration"),  # ٣: not ASCII
         (["--since=-1h"], "--since '-1h': expected a duration"),
         (["--until", "yesterday"], "--until 'yesterday': expected a duration ago"),
         (["--since", "5m", "--until", "10m"], "--until '10m' is before --since '5m'"),
@@ -148,6 +149,17 @@ def test_durations_and_times() -> None:
     assert parse_until("2026-12-01T02:40:00+00:00", now) == utc  # its own offset
     with pytest.raises(UsageError, match=r"--since '1\.5h'"):
         parse_duration("--since", "1.5h")
+
+
+def test_a_since_before_the_epoch_is_since_ever(
+    recorded: tuple[Path, list[Snapshot]],
+) -> None:
+    home, snapshots = recorded
+    done = run(home, "--since", "99999999999999999999d", "--json")
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    assert out["since"] == 0
+    assert len(out["refreshes"]) == len(snapshots)
 
 
 def test_a_damaged_recording_is_one_line_exit_1(tmp_path: Path) -> None:

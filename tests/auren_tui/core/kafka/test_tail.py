@@ -46,13 +46,14 @@ NOV26_3AM = calendar.timegm((2026, 11, 26, 3, 0, 0)) * 1000
         ("2026-11-26T03:00:00Z", Start("time", NOV26_3AM)),
         ("2026-11-26T03:00:00", Start("time", NOV26_3AM)),  # naive means UTC
         ("10m", Start("time", 1_000_000 - 600_000)),
+        ("99999999999999999999d", Start("time", 0)),  # before the epoch: from the first
     ],
 )
 def test_start_positions_parse(text: str, expected: Start) -> None:
     assert parse_start(text, now_ms=1_000_000) == expected
 
 
-@pytest.mark.parametrize("text", ["", "middle", "-", "1.5", "10x"])
+@pytest.mark.parametrize("text", ["", "middle", "-", "1.5", "10x", "\u0663m"])  # ٣: not ASCII
 def test_a_bad_start_position_says_what_is_accepted(text: str) -> None:
     with pytest.raises(RecordError, match="expected end, beginning") as err:
         parse_start(text)
