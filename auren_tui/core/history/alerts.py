@@ -30,11 +30,15 @@ BRIDGE = "bridge"
 
 @dataclass(frozen=True)
 class _Seen:
-    """What the last informative refresh said about one container."""
+    """What the refreshes so far said about one container."""
 
-    state: str
-    started_at: float | None
     restart_count: int
+    started_at: float | None
+    """When it started, as last seen running (None: never seen running)."""
+    stopped: str | None = None
+    """The state it was last seen in while not running since then (None: none seen)."""
+    alerted: bool = False
+    """A restart since ``started_at`` has been alerted already (by its count)."""
 
 
 class AlertWatch:
@@ -87,28 +91,40 @@ class AlertWatch:
         return out
 
     def _restart(self, at: float, name: str, c: ContainerInfo) -> Alert | None:
-        """A restart since the last refresh: Docker's restart count rose (its restart
-        policy), or the container was running and has started again since (``docker
-        restart`` and a re-created container leave the count as it was, or at 0)."""
+        """A restart since the last refresh that saw it running: Docker's restart count
+        rose (its restart policy), or it is running again with another start time
+        (``docker restart``, a stop and a start, a re-created container: Docker's
+        count stays, or is 0). Whether a refresh happened to fall while it was down
+        changes nothing: the same restart is one alert whatever the refreshes saw."""
         before = self._containers.get(name)
-        self._containers[name] = _Seen(c.state, c.started_at, c.restart_count)
+        running = c.state == "running"
         if before is None:
+            self._containers[name] = _Seen(c.restart_count, c.started_at if running else None)
             return None
         count = c.restart_count
         plural = "" if count == 1 else "s"
         if count > before.restart_count:
+            if running:
+                self._containers[name] = _Seen(count, c.started_at)
+            else:  # its coming back up is this restart, not another one
+                self._containers[name] = _Seen(count, before.started_at, c.state, alerted=True)
             times = count - before.restart_count
             again = f" {times} times" if times > 1 else ""
             return Alert(at, "restart", name, f"{name} restarted{again} ({count} restart{plural})")
+        if not running:
+            self._containers[name] = _Seen(count, before.started_at, c.state, before.alerted)
+            return None
+        self._containers[name] = _Seen(count, c.started_at)
         if (
-            before.state == "running"
-            and before.started_at is not None
-            and c.started_at is not None
-            and c.started_at != before.started_at
+            before.alerted
+            or before.started_at is None
+            or c.started_at is None
+            or c.started_at == before.started_at
         ):
-            text = f"{name} restarted (started again; {count} restart{plural} counted by Docker)"
-            return Alert(at, "restart", name, text)
-        return None
+            return None
+        how = f"{before.stopped}, then started again" if before.stopped else "started again"
+        text = f"{name} restarted ({how}; {count} restart{plural} counted by Docker)"
+        return Alert(at, "restart", name, text)
 
     # ---- the bridge ---------------------------------------------------------------------
 
