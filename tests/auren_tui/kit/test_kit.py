@@ -7,6 +7,7 @@ import asyncio
 import threading
 from typing import Any, ClassVar
 
+import pytest
 from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import BindingType
@@ -14,8 +15,9 @@ from textual.screen import Screen
 from textual.widgets import DataTable
 
 from auren_tui.core.filtering import row_filter
+from auren_tui.kit import filter_box
 from auren_tui.kit.failures import WorkerFailed
-from auren_tui.kit.filter_box import CLEAR_FILTER, OPEN_FILTER, FilterBox
+from auren_tui.kit.filter_box import CLEAR_FILTER, DEBOUNCE_SECONDS, OPEN_FILTER, FilterBox
 from auren_tui.kit.live_screen import LiveScreen
 
 ROW = {"name": "auren-redis", "health": "unhealthy", "state": "restarting"}
@@ -103,7 +105,9 @@ class ProbeApp(App[None]):
         self.reported.append((failed.title, failed.text))
 
 
-async def test_the_filter_box_opens_debounces_applies_and_gives_the_keys_back() -> None:
+async def test_the_filter_box_opens_debounces_applies_and_gives_the_keys_back(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     app = ProbeApp()
     async with app.run_test() as pilot:
         probe = app.probe
@@ -113,8 +117,17 @@ async def test_the_filter_box_opens_debounces_applies_and_gives_the_keys_back() 
         await pilot.press("slash")
         assert box.display
         assert app.focused is box
-        await pilot.press(*"redis")
-        await wait_for(lambda: probe.applied == ["redis"])  # once, after typing paused
+        # Typing that never pauses as long as the debounce (a loaded machine's
+        # pilot can pause between keys longer than the real 0.15 s): nothing applied.
+        monkeypatch.setattr(filter_box, "DEBOUNCE_SECONDS", 3600)
+        await pilot.press(*"redi")
+        await pilot.pause()
+        assert probe.applied == []
+        # The last key restarts the wait with the real debounce: applied once, whole.
+        monkeypatch.setattr(filter_box, "DEBOUNCE_SECONDS", DEBOUNCE_SECONDS)
+        await pilot.press("s")
+        await wait_for(lambda: probe.applied)
+        assert probe.applied == ["redis"]
         await pilot.press("enter")
         assert app.focused is probe.query_one("#other")  # back where it came from
         assert box.display  # still shows what filters
@@ -137,14 +150,14 @@ async def test_the_poller_never_overlaps_and_skips_a_hidden_screen() -> None:
         await wait_for(lambda: probe.refreshes >= 4)
         assert not probe.overlapped
         await app.push_screen(Screen())  # hidden: what is in flight lands, nothing more
-        await pilot.pause(0.1)
+        await wait_for(lambda: not probe.poller.in_flight)
         before = probe.refreshes
         await pilot.pause(0.3)
         assert probe.refreshes == before
         app.pop_screen()  # shown again: a refresh at once
         await wait_for(lambda: probe.refreshes > before)
         probe.poller.pause(True)
-        await pilot.pause(0.1)
+        await wait_for(lambda: not probe.poller.in_flight)
         before = probe.refreshes
         await pilot.pause(0.2)
         assert probe.refreshes == before

@@ -69,7 +69,7 @@ async def test_hidden_dashboard_does_not_poll() -> None:
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_for(lambda: app.dashboard.polls >= 2)
         await app.push_screen(Screen())  # a full screen on top: the dashboard is hidden
-        await asyncio.sleep(0.15)  # let an in-flight poll land
+        await wait_for(lambda: not app.dashboard.poller.in_flight)  # an in-flight poll lands
         before = backend.collects
         await asyncio.sleep(0.4)
         assert backend.collects == before
@@ -96,7 +96,7 @@ async def test_pause_stops_polling_and_says_so() -> None:
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_for(lambda: app.dashboard.polls >= 1)
         await pilot.press("p")
-        await asyncio.sleep(0.15)
+        await wait_for(lambda: not app.dashboard.poller.in_flight)
         before = backend.collects
         await asyncio.sleep(0.3)
         assert backend.collects == before
