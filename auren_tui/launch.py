@@ -9,12 +9,15 @@ import logging
 import signal
 import sys
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from auren_tui.core.backend.live import LiveBackend
 from auren_tui.core.config import ConfigError, load_config, save_ui
 from auren_tui.core.paths import Locations
 from auren_tui.core.session import Session, open_session
+
+if TYPE_CHECKING:
+    from auren_tui.app import AurenApp
 
 
 def _log_to_file(locations: Locations, debug: bool) -> None:
@@ -61,11 +64,8 @@ def _run(args: argparse.Namespace, session: Session) -> int:
     )  # fmt: skip
     previous = _unwind_on_signals()
     try:
-        app.run()
+        _run_app(app, backend)
     finally:
-        backend.close()
-        if app.notifier is not None:
-            app.notifier.close()
         _restore_signals(previous)
     if app.next_action == "demo":
         return launch_demo(argparse.Namespace(kafka_libs=None, no_docker=False, rate=4.0,
@@ -109,16 +109,22 @@ def launch_demo(args: argparse.Namespace) -> int:
         app = build_app(backend, prefs=config.ui, save_prefs=partial(save_ui, locations),
                         locations=locations, alerts=config.alert_rules(profile),
                         notify_desktop=True)  # fmt: skip
-        try:
-            app.run()
-        finally:
-            backend.close()
-            if app.notifier is not None:
-                app.notifier.close()
+        _run_app(app, backend)
     finally:
         stack.stop()
         _restore_signals(previous)
     return 0
+
+
+def _run_app(app: AurenApp, backend: LiveBackend) -> None:
+    """Run the app, then close its backend and its desktop notifier however it ended
+    (off the event loop: the notifier's close waits up to 2 s for its thread)."""
+    try:
+        app.run()
+    finally:
+        backend.close()
+        if app.notifier is not None:
+            app.notifier.close()
 
 
 def _unwind_on_signals() -> dict[int, Any]:

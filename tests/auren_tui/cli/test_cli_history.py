@@ -15,6 +15,7 @@ import time
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -36,6 +37,13 @@ def run(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
         [AUREN_TUI, "history", *args], env=env, capture_output=True, text=True,
         timeout=60, check=False, stdin=subprocess.DEVNULL,
     )  # fmt: skip
+
+
+def run_json(home: Path, *args: str) -> Any:
+    """``history --json``: exit 0, and stdout one JSON document."""
+    done = run(home, *args, "--json")
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
 
 
 def record(home: Path, profile: str, snapshots: list[Snapshot]) -> None:
@@ -84,9 +92,7 @@ def test_json_is_one_document_of_the_recording_format(
     recorded: tuple[Path, list[Snapshot]],
 ) -> None:
     home, snapshots = recorded
-    done = run(home, "--since", "3h", "--json")
-    assert done.returncode == 0, done.stderr
-    document = json.loads(done.stdout)
+    document = run_json(home, "--since", "3h")
     assert document["profile"] == "local"
     assert document["until"] - document["since"] == pytest.approx(3 * 3600)
     assert abs(document["until"] - time.time()) < 30
@@ -99,9 +105,7 @@ def test_json_is_one_document_of_the_recording_format(
 
 def test_until_narrows_the_window(recorded: tuple[Path, list[Snapshot]]) -> None:
     home, snapshots = recorded
-    done = run(home, "--since", "3h", "--until", "4m", "--json")
-    assert done.returncode == 0, done.stderr
-    times = [r["taken_at"] for r in json.loads(done.stdout)["refreshes"]]
+    times = [r["taken_at"] for r in run_json(home, "--since", "3h", "--until", "4m")["refreshes"]]
     assert times == [s.taken_at for s in snapshots[:3]]
 
 
@@ -110,9 +114,7 @@ def test_a_profile_never_recorded_is_an_empty_history_exit_0(tmp_path: Path) -> 
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("no refreshes recorded for profile local since ")
     assert len(done.stdout.splitlines()) == 1
-    as_json = run(tmp_path, "--json")
-    assert as_json.returncode == 0, as_json.stderr
-    assert json.loads(as_json.stdout)["refreshes"] == []
+    assert run_json(tmp_path)["refreshes"] == []
     assert not (tmp_path / "state" / "history").exists()  # a reader creates nothing
 
 
@@ -155,9 +157,7 @@ def test_a_since_before_the_epoch_is_since_ever(
     recorded: tuple[Path, list[Snapshot]],
 ) -> None:
     home, snapshots = recorded
-    done = run(home, "--since", "99999999999999999999d", "--json")
-    assert done.returncode == 0, done.stderr
-    out = json.loads(done.stdout)
+    out = run_json(home, "--since", "99999999999999999999d")
     assert out["since"] == 0
     assert len(out["refreshes"]) == len(snapshots)
 
