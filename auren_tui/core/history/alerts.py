@@ -98,28 +98,26 @@ class AlertWatch:
         changes nothing: the same restart is one alert whatever the refreshes saw."""
         before = self._containers.get(name)
         running = c.state == "running"
-        if before is None:
-            self._containers[name] = _Seen(c.restart_count, c.started_at if running else None)
-            return None
         count = c.restart_count
+        if before is None:
+            self._containers[name] = _Seen(count, c.started_at if running else None)
+            return None
+        counted = count > before.restart_count
+        if running:
+            self._containers[name] = _Seen(count, c.started_at)
+        else:  # a count that rose while down: its coming back up is this restart
+            alerted = counted or before.alerted
+            self._containers[name] = _Seen(count, before.started_at, c.state, alerted)
         plural = "" if count == 1 else "s"
-        if count > before.restart_count:
-            if running:
-                self._containers[name] = _Seen(count, c.started_at)
-            else:  # its coming back up is this restart, not another one
-                self._containers[name] = _Seen(count, before.started_at, c.state, alerted=True)
+        if counted:
             times = count - before.restart_count
             again = f" {times} times" if times > 1 else ""
             return Alert(at, "restart", name, f"{name} restarted{again} ({count} restart{plural})")
-        if not running:
-            self._containers[name] = _Seen(count, before.started_at, c.state, before.alerted)
-            return None
-        self._containers[name] = _Seen(count, c.started_at)
         if (
-            before.alerted
+            not running
+            or before.alerted
             or before.started_at is None
-            or c.started_at is None
-            or c.started_at == before.started_at
+            or c.started_at in (None, before.started_at)
         ):
             return None
         how = f"{before.stopped}, then started again" if before.stopped else "started again"
